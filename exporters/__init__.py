@@ -1,0 +1,1 @@
+"""Exporters: arrays and plain metadata in, files out (no torch, no volviz)."""

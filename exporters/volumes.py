@@ -1,0 +1,256 @@
+"""One entry point for voxel files: :func:`write_volume` (and :func:`read_volume`).
+
+=============  =====================  ====  ==========================================
+format         suffix                 4-D   metadata goes to
+=============  =====================  ====  ==========================================
+``vti``        .vti                   no    string arrays in the ImageData field data
+``nrrd``       .nrrd                  yes   ``key:=value`` pairs
+``nifti``      .nii, .nii.gz          yes   JSON "comment" extension (+ ``descrip``)
+``mhd``        .mhd (+ .raw)          no    extra ``key = value`` header lines
+``npy``        .npy                   yes   none (array only; float16 allowed)
+``legacy-vox`` .vox (+ .hd)           no    none (bytes ``rint(minmax * 255)``)
+``magicavoxel`` .vox                  no    none (palette-quantized occupancy)
+``binvox``     .binvox                no    none (binary occupancy)
+=============  =====================  ====  ==========================================
+
+A volume is (C, H, W): x = column, y = row, z = channel in every format (file's fastest axis
+is W). A layer over images is (N, C, H, W), written where the format has a 4th axis: NRRD as a
+``list`` axis, NIfTI as its 4th ("time") axis, ``.npy`` as is. ``spacing`` and ``origin`` are
+given in (C, H, W) order. ``.vox`` is ambiguous: pass ``fmt``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from exporters._atomic import atomic_outputs, check_destination, write_error
+from exporters._errors import ExportError
+from exporters._medical import read_nifti, read_nrrd, write_nifti, write_nrrd
+from exporters._validate import STORABLE_DTYPES, check_array, check_metadata, check_triple
+from exporters._vtkformats import read_mhd, read_vti, write_mhd, write_vti
+from exporters.legacy import read_legacy_header, read_legacy_vox, write_legacy_vox
+from exporters.voxels import write_binvox, write_magicavoxel
+
+__all__ = ["FORMATS", "VolumeFile", "format_from_path", "read_volume", "write_volume"]
+
+Format = Literal["vti", "nrrd", "nifti", "mhd", "npy", "legacy-vox", "magicavoxel", "binvox"]
+
+#: Format name -> accepted suffixes (first is the canonical one).
+FORMATS: dict[str, tuple[str, ...]] = {
+    "vti": (".vti",),
+    "nrrd": (".nrrd",),
+    "nifti": (".nii.gz", ".nii"),
+    "mhd": (".mhd",),
+    "npy": (".npy",),
+    "legacy-vox": (".vox",),
+    "magicavoxel": (".vox",),
+    "binvox": (".binvox",),
+}
+_FOUR_D = frozenset({"nrrd", "nifti", "npy"})
+_EXACT = frozenset({"vti", "nrrd", "nifti", "mhd", "npy"})
+_NPY_DTYPES = STORABLE_DTYPES | {np.dtype("float16"), np.dtype("int64"), np.dtype("uint64")}
+
+
+@dataclass(frozen=True)
+class VolumeFile:
+    """A volume read back from disk.
+
+    Attributes
+    ----------
+    data : ndarray of shape (C, H, W) or (N, C, H, W)
+    spacing, origin : tuple of 3 float
+        In (C, H, W) order.
+    metadata : dict of str to str
+    fmt : str
+    """
+
+    data: np.ndarray
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    metadata: dict[str, str] = field(default_factory=dict)
+    fmt: str = "npy"
+
+
+def format_from_path(path: str | os.PathLike[str], fmt: str | None = None) -> str:
+    """Resolve the format name from ``fmt`` or the file suffix.
+
+    Raises
+    ------
+    ExportError
+        Unknown ``fmt``, unknown suffix, a suffix that does not fit ``fmt``, or ``.vox``
+        without ``fmt``.
+    """
+    name = Path(path).name.lower()
+    if fmt is not None:
+        if fmt not in FORMATS:
+            msg = f"fmt={fmt!r} is not a known format; choose one of {', '.join(FORMATS)}"
+            raise ExportError(msg)
+        if not name.endswith(FORMATS[fmt]):
+            msg = f"path={str(path)!r} does not end in {' or '.join(FORMATS[fmt])} for fmt={fmt!r}"
+            raise ExportError(msg)
+        return fmt
+    if name.endswith(".vox"):
+        msg = f"path={str(path)!r}: .vox is ambiguous; pass fmt='legacy-vox' or 'magicavoxel'"
+        raise ExportError(msg)
+    for candidate, suffixes in FORMATS.items():
+        if name.endswith(suffixes):
+            return candidate
+    known = sorted({s for suffixes in FORMATS.values() for s in suffixes})
+    msg = f"path={str(path)!r} has an unknown suffix; use one of {', '.join(known)} or pass fmt"
+    raise ExportError(msg)
+
+
+def _write_npy(path: Path, data: np.ndarray, **_: Any) -> None:
+    np.save(path, data, allow_pickle=False)
+
+
+_EXACT_WRITERS: dict[str, Callable[..., None]] = {
+    "vti": write_vti,
+    "nrrd": write_nrrd,
+    "nifti": write_nifti,
+    "npy": _write_npy,
+}
+
+
+def write_volume(
+    path: str | os.PathLike[str],
+    volume: Any,
+    *,
+    fmt: Format | None = None,
+    spacing: Any = (1.0, 1.0, 1.0),
+    origin: Any = (0.0, 0.0, 0.0),
+    metadata: Mapping[str, str] | None = None,
+    overwrite: bool = False,
+    **options: Any,
+) -> list[Path]:
+    """Write a volume (or a layer over images) to a voxel file; nothing is left on failure.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output file; its suffix picks the format unless ``fmt`` is given.
+    volume : array_like of shape (C, H, W), or (N, C, H, W) for nrrd, nifti and npy
+        float32/float64/(u)int8/16/32 (npy also float16 and 64-bit ints); finite.
+    fmt : str, optional
+        One of ``FORMATS``; required for ``.vox``.
+    spacing : sequence of 3 float
+        Voxel size in (C, H, W) order, positive.
+    origin : sequence of 3 float
+        Position of voxel (0, 0, 0) in (C, H, W) order.
+    metadata : mapping of str to str, optional
+        E.g. layer, image, normalization, ordering; written where the format has a place.
+    overwrite : bool
+        Replace existing files.
+    **options
+        Format-specific keywords of :func:`~exporters.write_magicavoxel`,
+        :func:`~exporters.write_binvox` and :func:`~exporters.write_legacy_vox`
+        (threshold, cmap, vmin, vmax, oversize).
+
+    Returns
+    -------
+    list of Path
+        Every file written (two for mhd and legacy-vox).
+
+    Raises
+    ------
+    ExportError
+        Bad input; the message names the parameter and echoes the value.
+    """
+    kind = format_from_path(path, fmt)
+    meta = check_metadata(metadata)
+    spc = check_triple(spacing, param="spacing", positive=True)
+    org = check_triple(origin, param="origin", positive=False)
+    if kind not in _EXACT:
+        return _write_quantized(kind, path, volume, spc, org, overwrite, options)
+    if options:
+        msg = f"fmt={kind!r} takes no option {sorted(options)[0]!r}"
+        raise ExportError(msg)
+    ndims = (3, 4) if kind in _FOUR_D else (3,)
+    layout = "(C, H, W) or (N, C, H, W)" if kind in _FOUR_D else "(C, H, W)"
+    dtypes = _NPY_DTYPES if kind == "npy" else STORABLE_DTYPES
+    vol = check_array(volume, param="volume", ndims=ndims, layout=layout, dtypes=dtypes)
+    dest = check_destination(path, param="path", overwrite=overwrite)
+    dests = [dest]
+    if kind == "mhd":
+        dests.append(check_destination(dest.with_suffix(".raw"), param="path", overwrite=overwrite))
+    try:
+        with atomic_outputs(dests) as temps:
+            if kind == "mhd":
+                write_mhd((temps[0], temps[1]), vol, spacing=spc, origin=org, metadata=meta)
+            else:
+                _EXACT_WRITERS[kind](temps[0], vol, spacing=spc, origin=org, metadata=meta)
+    except OSError as exc:
+        raise write_error(exc, dest, param="path") from exc
+    return dests
+
+
+def _write_quantized(
+    kind: str,
+    path: str | os.PathLike[str],
+    volume: Any,
+    spacing: tuple[float, float, float],
+    origin: tuple[float, float, float],
+    overwrite: bool,
+    options: dict[str, Any],
+) -> list[Path]:
+    allowed = {
+        "legacy-vox": {"vmin", "vmax"},
+        "magicavoxel": {"threshold", "cmap", "vmin", "vmax", "oversize"},
+        "binvox": {"threshold", "vmin", "vmax"},
+    }[kind]
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        msg = f"fmt={kind!r} takes no option {unknown[0]!r}; it takes {', '.join(sorted(allowed))}"
+        raise ExportError(msg)
+    if kind == "legacy-vox":
+        return write_legacy_vox(path, volume, spacing=spacing, overwrite=overwrite, **options)
+    if kind == "magicavoxel":
+        return write_magicavoxel(path, volume, overwrite=overwrite, **options)
+    return write_binvox(
+        path, volume, spacing=spacing, origin=origin, overwrite=overwrite, **options
+    )
+
+
+def read_volume(path: str | os.PathLike[str], *, fmt: Format | None = None) -> VolumeFile:
+    """Read a file written by :func:`write_volume` (exact formats and legacy-vox).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A .vti, .nrrd, .nii(.gz), .mhd, .npy file, or a legacy .vox (with ``fmt``).
+    fmt : str, optional
+        Format name; default from the suffix.
+
+    Returns
+    -------
+    VolumeFile
+        Data as (C, H, W) or (N, C, H, W) with spacing/origin in (C, H, W) order.
+    """
+    kind = format_from_path(path, fmt)
+    src = Path(path)
+    if kind in ("magicavoxel", "binvox"):
+        msg = f"fmt={kind!r} is quantized occupancy; read_volume reads exact formats only"
+        raise ExportError(msg)
+    if not src.is_file():
+        msg = f"path={str(path)!r} does not exist"
+        raise ExportError(msg)
+    if kind == "legacy-vox":
+        header = read_legacy_header(src.with_suffix(".hd"))
+        return VolumeFile(read_legacy_vox(src), header.spacing, fmt=kind)
+    if kind == "npy":
+        return VolumeFile(np.load(src, allow_pickle=False), fmt=kind)
+    reader = {"vti": read_vti, "nrrd": read_nrrd, "nifti": read_nifti, "mhd": read_mhd}[kind]
+    data, info = reader(src)
+    return VolumeFile(
+        data,
+        info["spacing"],  # type: ignore[arg-type]
+        info["origin"],  # type: ignore[arg-type]
+        info["metadata"],  # type: ignore[arg-type]
+        fmt=kind,
+    )

@@ -1,0 +1,77 @@
+"""``volviz capture``: activations of chosen layers for many images, into a store."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from volviz.cli.options import force_option, info_line, model_options, progress_bar
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Store to write.")
+@click.option("-m", "--model", default="efficientnet-lite0", show_default=True)
+@click.option(
+    "-l",
+    "--layers",
+    default="conv",
+    show_default=True,
+    help="Comma-separated dotted names, globs (features.*), or conv for every conv layer.",
+)
+@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option(
+    "--dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True
+)
+@click.option("--compress", is_flag=True, help="gzip+shuffle the activation datasets.")
+@model_options
+@force_option
+@click.pass_context
+def capture(
+    ctx: click.Context,
+    inputs: tuple[str, ...],
+    out: str,
+    model: str,
+    layers: str,
+    batch_size: int,
+    dtype: str,
+    compress: bool,
+    weights: str | None,
+    seed: int,
+    device: str,
+    force: bool,
+) -> None:
+    """Capture activations of INPUTS (files, folders, globs, sample:NAME) into a store.
+
+    Example: volviz capture sample:chelsea photos/ -o acts.h5 --layers conv
+    """
+    from volviz.capture.extract import capture as run_capture
+    from volviz.capture.models import load_model
+    from volviz.cli.inspect import print_predictions
+    from volviz.store import Store
+    from volviz.store.writer import check_target
+
+    check_target(Path(out), force=force)
+    loaded = load_model(model, weights=weights, seed=seed, device=device)
+    info_line(ctx, f"{loaded.name}: weights {loaded.weights}, device {loaded.device}")
+    specs = [s.strip() for s in layers.split(",") if s.strip()]
+    with progress_bar(ctx, "capturing") as update:
+        run_capture(
+            loaded,
+            list(inputs),
+            out,
+            layers=specs,
+            batch_size=batch_size,
+            dtype=dtype,
+            compress=compress,
+            force=force,
+            progress=update,
+            command=shlex.join(["volviz", *sys.argv[1:]]),
+        )
+    with Store(out) as store:
+        info_line(ctx, f"wrote {out}: {len(store.layers)} layers x {store.n_images} images")
+        if not ctx.obj.get("quiet"):
+            print_predictions(store)

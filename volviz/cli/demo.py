@@ -1,0 +1,83 @@
+"""``volviz demo``: the main job on the embedded default, with no arguments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from volviz.cli.options import console, force_option, info_line, progress_bar, quiet
+
+if TYPE_CHECKING:
+    import numpy as np
+
+DEMO_INPUTS = ("sample:chelsea", "sample:coffee", "sample:rocket")
+DEMO_LAYER = "_conv_stem"
+
+
+@click.command()
+@click.option(
+    "-o",
+    "--out",
+    default="volviz-demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Output folder.",
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@force_option
+@click.pass_context
+def demo(ctx: click.Context, out: str, device: str, force: bool) -> None:
+    """EfficientNet-Lite0 (embedded ImageNet weights) on bundled photos, end to end.
+
+    Prints top-5 predictions, writes every conv layer's activations to OUT/demo.h5,
+    validates it, and renders the stem conv's volume of each photo to OUT/*.png.
+    """
+    from volviz.capture.extract import capture
+    from volviz.capture.models import load_model
+    from volviz.cli.inspect import print_predictions
+    from volviz.errors import StoreError
+    from volviz.store import Store, validate
+    from volviz.store.writer import check_target
+
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    store_path = folder / "demo.h5"
+    check_target(store_path, force=force)
+    loaded = load_model(device=device)
+    info_line(ctx, f"{loaded.name}: weights {loaded.weights}, device {loaded.device}")
+    with progress_bar(ctx, "capturing conv activations") as update:
+        capture(loaded, list(DEMO_INPUTS), store_path, force=force, progress=update)
+    problems = validate(store_path)
+    if problems:
+        raise StoreError(f"{store_path} failed validation: {problems[0]}")
+    with Store(store_path) as store:
+        if not quiet(ctx):
+            print_predictions(store)
+        info_line(ctx, f"wrote {store_path} ({len(store.layers)} conv layers), valid")
+        volumes = [(r["name"], store.volume(DEMO_LAYER, i)) for i, r in enumerate(store.inputs)]
+    pngs = _render_all(ctx, folder, volumes, force=force)
+    if quiet(ctx):
+        return
+    for png in pngs:
+        console().print(f"wrote {png}")
+    info_line(ctx, f"next: volviz info {store_path}")
+
+
+def _render_all(
+    ctx: click.Context, folder: Path, volumes: list[tuple[str, np.ndarray]], *, force: bool
+) -> list[Path]:
+    from volviz.render.volume import save_screenshot, volume_plotter
+
+    pngs = []
+    with progress_bar(ctx, f"rendering {DEMO_LAYER}") as update:
+        for done, (name, volume) in enumerate(volumes, start=1):
+            target = folder / f"{name}_{DEMO_LAYER.strip('_')}.png"
+            if target.exists() and not force:
+                raise click.ClickException(f"output {str(target)!r} exists; pass --force")
+            shape = "x".join(str(s) for s in volume.shape)
+            plotter = volume_plotter(volume, title=f"{DEMO_LAYER}  {name}  {shape}")
+            pngs.append(save_screenshot(plotter, target))
+            update(done, len(volumes))
+    return pngs

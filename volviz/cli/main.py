@@ -1,0 +1,48 @@
+"""The ``volviz`` command: a click group; one module per subcommand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from volviz import __version__
+from volviz.cli import capture, demo, inspect, render
+
+
+class VolvizGroup(click.Group):
+    """Turns volviz's own errors into one ``Error: ...`` line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from volviz.errors import VolvizError
+
+        try:
+            return super().invoke(ctx)
+        except VolvizError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=VolvizGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="volviz")
+@click.option("-v", "--verbose", count=True, help="More output.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or informational lines.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """See what a convolutional network computes, as 3D volumes.
+
+    Capture conv activations into a self-describing HDF5 store, inspect it, render it.
+    """
+    ctx.obj = {"verbose": verbose, "quiet": quiet}
+
+
+cli.add_command(demo.demo)
+cli.add_command(inspect.layers)
+cli.add_command(capture.capture)
+cli.add_command(inspect.info)
+cli.add_command(inspect.validate)
+cli.add_command(render.render)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point; ``argv`` for tests, ``None`` reads ``sys.argv``."""
+    return cli.main(args=argv, prog_name="volviz")

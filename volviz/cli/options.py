@@ -1,0 +1,74 @@
+"""Options shared by several commands, and the console they print to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def model_options(fn: F) -> F:
+    """``--weights``, ``--seed`` and ``--device``."""
+    fn = click.option(
+        "--device",
+        default="auto",
+        show_default=True,
+        help="auto (a GPU when present), cpu or cuda.",
+    )(fn)
+    fn = click.option(
+        "--seed", type=int, default=0, show_default=True, help="Seed for random weights."
+    )(fn)
+    return click.option(
+        "--weights",
+        default=None,
+        help="random, a local state_dict file, or a torchvision weights name "
+        "(DEFAULT, IMAGENET1K_V1). Default: embedded ImageNet weights for "
+        "efficientnet-lite0, random for torchvision models.",
+    )(fn)
+
+
+def force_option(fn: F) -> F:
+    return click.option("--force", is_flag=True, help="Replace existing outputs.")(fn)
+
+
+def quiet(ctx: click.Context) -> bool:
+    return bool((ctx.obj or {}).get("quiet"))
+
+
+def console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+@contextmanager
+def progress_bar(ctx: click.Context, label: str) -> Iterator[Callable[[int, int], None]]:
+    """Yield ``update(done, total)`` drawing a rich progress bar (nothing with ``-q``)."""
+    if quiet(ctx):
+        yield lambda done, total: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console(),
+        transient=False,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def info_line(ctx: click.Context, text: str) -> None:
+    if not quiet(ctx):
+        console().print(text)

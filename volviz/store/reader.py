@@ -1,0 +1,145 @@
+"""Read a store: layer volumes one image at a time, inputs, predictions and provenance."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import h5py
+import numpy as np
+
+from volviz.errors import StoreError
+from volviz.store.schema import ENCODING, VERSION, check
+
+
+class Store:
+    """An open store file (read-only). Use as a context manager or call ``close()``.
+
+    Examples
+    --------
+    >>> with Store("demo.h5") as store:  # doctest: +SKIP
+    ...     vol = store.volume("_conv_stem", "chelsea")  # (C, H, W) float32
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            msg = f"FILE {str(self.path)!r} does not exist"
+            raise StoreError(msg)
+        try:
+            self.file = h5py.File(self.path, "r")
+        except OSError as exc:
+            msg = f"FILE {str(self.path)!r} is not a readable HDF5 file ({exc})"
+            raise StoreError(msg) from exc
+        try:
+            self.version = check(self.file, "volviz-store")
+            check(self.file["inputs"], "inputs")
+            check(self.file["layers"], "layers")
+        except (KeyError, StoreError):
+            self.file.close()
+            raise
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.file.close()
+
+    @property
+    def layers(self) -> list[str]:
+        """Layer keys in network order (the order they were captured)."""
+        group = self.file["layers"]
+        return sorted(group, key=lambda k: int(group[k].attrs.get("index", 0)))
+
+    @property
+    def n_images(self) -> int:
+        return int(self.file["inputs/name"].shape[0])
+
+    @property
+    def inputs(self) -> list[dict[str, str]]:
+        group = self.file["inputs"]
+        keys = [k for k in group if isinstance(group[k], h5py.Dataset)]
+        columns = {k: group[k].asstr()[()] for k in keys}
+        return [{k: str(columns[k][i]) for k in keys} for i in range(self.n_images)]
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in self.file.attrs.items():
+            if key in (ENCODING, VERSION):
+                continue
+            text = value.decode() if isinstance(value, bytes) else value
+            if isinstance(text, str) and text[:1] in "[{":
+                with contextlib.suppress(json.JSONDecodeError):
+                    text = json.loads(text)
+            out[key] = text.item() if isinstance(text, np.generic) else text
+        return out
+
+    def layer_group(self, layer: str) -> h5py.Group:
+        group = self.file["layers"]
+        if layer not in group:
+            import difflib
+
+            close = difflib.get_close_matches(layer, list(group), n=5, cutoff=0.4)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            msg = f"--layer {layer!r} is not in {self.path.name}{hint}"
+            raise StoreError(msg)
+        check(group[layer], "layer")
+        return group[layer]
+
+    def activations(self, layer: str) -> h5py.Dataset:
+        """The (N, C, H, W) dataset of ``layer``, not loaded."""
+        ds = self.layer_group(layer)["activations"]
+        check(ds, "activations")
+        return ds
+
+    def image_index(self, image: int | str) -> int:
+        """Index of an image given as an index or as its name."""
+        n = self.n_images
+        if isinstance(image, str) and not image.lstrip("-").isdigit():
+            names = list(self.file["inputs/name"].asstr()[()])
+            if image not in names:
+                msg = f"--image {image!r} is not in {self.path.name}; images: {', '.join(names)}"
+                raise StoreError(msg)
+            return names.index(image)
+        index = int(image)
+        if not -n <= index < n:
+            msg = f"--image {index} is out of range: {self.path.name} holds {n} images"
+            raise StoreError(msg)
+        return index % n
+
+    def volume(self, layer: str, image: int | str = 0) -> np.ndarray:
+        """One image's activations of ``layer``: ndarray of shape (C, H, W), float32.
+
+        Only that image's chunks are read.
+        """
+        ds = self.activations(layer)
+        return np.ascontiguousarray(ds[self.image_index(image)], dtype=np.float32)
+
+    def predictions(self) -> dict[str, np.ndarray] | None:
+        """``logits`` (N, K), ``top_index`` (N, k), ``top_prob`` (N, k), ``class_names`` (K,)."""
+        if "predictions" not in self.file:
+            return None
+        group = self.file["predictions"]
+        check(group, "predictions")
+        out = {k: group[k][()] for k in ("logits", "top_index", "top_prob")}
+        if "class_names" in group:
+            out["class_names"] = group["class_names"].asstr()[()]
+        return out
+
+
+def open_store(path: str | os.PathLike[str]) -> Store:
+    """Open a store file for reading (see ``Store``)."""
+    return Store(path)

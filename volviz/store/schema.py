@@ -1,0 +1,63 @@
+"""The store's encodings: names, versions and the checks every read goes through.
+
+docs/format.md is the normative description; this module is its executable half.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import h5py
+
+from volviz.errors import NewerFormatError, StoreError
+
+ENCODING = "volviz-encoding"
+VERSION = "volviz-encoding-version"
+
+# encoding name -> version this volviz writes. Reads accept the same major version.
+ENCODINGS = {
+    "volviz-store": "1.0",
+    "inputs": "1.0",
+    "predictions": "1.0",
+    "layers": "1.0",
+    "layer": "1.0",
+    "activations": "1.0",
+}
+ACTIVATION_AXES = ["sample", "channel", "y", "x"]
+TOP_K = 5
+
+
+def stamp(obj: h5py.Group | h5py.Dataset, encoding: str) -> None:
+    """Mark a group or dataset with its encoding name and the version this volviz writes."""
+    obj.attrs[ENCODING] = encoding
+    obj.attrs[VERSION] = ENCODINGS[encoding]
+
+
+def check(obj: h5py.Group | h5py.Dataset, encoding: str) -> str:
+    """Raise unless ``obj`` carries ``encoding`` at a version this volviz reads; return it."""
+    where = f"{obj.file.filename}:{obj.name}"
+    found = _text(obj.attrs.get(ENCODING))
+    if found is None:
+        msg = f"{where} has no {ENCODING} attribute: not written by volviz"
+        raise StoreError(msg)
+    if found != encoding:
+        msg = f"{where} has {ENCODING}={found!r}, expected {encoding!r}"
+        raise StoreError(msg)
+    version = _text(obj.attrs.get(VERSION)) or ""
+    major = version.split(".")[0]
+    if not major.isdigit():
+        msg = f"{where} has {VERSION}={version!r}, not MAJOR.MINOR"
+        raise StoreError(msg)
+    if int(major) > int(ENCODINGS[encoding].split(".")[0]):
+        msg = (
+            f"{where} is {encoding} version {version}, written by a newer volviz "
+            f"(this one reads {ENCODINGS[encoding].split('.')[0]}.x); upgrade volviz"
+        )
+        raise NewerFormatError(msg)
+    return version
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,84 @@
+"""Check a store file against docs/format.md; report every problem found."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from functools import partial
+
+import h5py
+
+from volviz.errors import StoreError
+from volviz.store.reader import Store
+from volviz.store.schema import ACTIVATION_AXES, check
+
+REQUIRED_ROOT_ATTRS = ("model", "created", "volviz_version")
+INPUT_COLUMNS = ("source", "name", "label", "sha256")
+
+
+def validate(path: str | os.PathLike[str]) -> list[str]:
+    """Return the ways ``path`` does not conform (an empty list means it conforms).
+
+    Every dataset is read through once, so a truncated file is caught.
+    """
+    try:
+        store = Store(path)
+    except (StoreError, KeyError) as exc:
+        return [str(exc).strip("'\"")]
+    problems: list[str] = []
+    with store:
+        n = store.n_images
+        problems += [
+            f"root attribute {a!r} is missing"
+            for a in REQUIRED_ROOT_ATTRS
+            if a not in store.file.attrs
+        ]
+        for column in INPUT_COLUMNS:
+            ds = store.file["inputs"].get(column)
+            if not isinstance(ds, h5py.Dataset) or ds.shape != (n,):
+                problems.append(f"/inputs/{column} is missing or not of shape ({n},)")
+        for layer in store.layers:
+            problems += _guard(partial(_check_layer, store, layer, n))
+        if "predictions" in store.file:
+            problems += _guard(partial(_check_predictions, store.file["predictions"], n))
+    return problems
+
+
+def _guard(fn: Callable[[], list[str]]) -> list[str]:
+    try:
+        return fn()
+    except (StoreError, KeyError, OSError) as exc:
+        return [str(exc).strip("'\"")]
+
+
+def _check_layer(store: Store, layer: str, n: int) -> list[str]:
+    group = store.file["layers"][layer]
+    check(group, "layer")
+    if "activations" not in group:
+        return [f"/layers/{layer} has no activations dataset"]
+    ds = group["activations"]
+    check(ds, "activations")
+    problems = []
+    if ds.ndim != 4 or ds.shape[0] != n:
+        problems.append(
+            f"/layers/{layer}/activations has shape {ds.shape}, expected ({n}, C, H, W)"
+        )
+    if ds.dtype.str[1:] not in ("f4", "f2"):
+        problems.append(f"/layers/{layer}/activations has dtype {ds.dtype}, expected float32/16")
+    if [str(a) for a in ds.attrs.get("axes", [])] != ACTIVATION_AXES:
+        problems.append(f"/layers/{layer}/activations axes attribute is not {ACTIVATION_AXES}")
+    try:
+        for chunk in ds.iter_chunks() if ds.chunks else [()]:
+            ds[chunk]
+    except OSError as exc:
+        problems.append(f"/layers/{layer}/activations cannot be read ({exc})")
+    return problems
+
+
+def _check_predictions(group: h5py.Group, n: int) -> list[str]:
+    check(group, "predictions")
+    problems = []
+    for key in ("logits", "top_index", "top_prob"):
+        if key not in group or group[key].shape[0] != n:
+            problems.append(f"/predictions/{key} is missing or has no row per image ({n})")
+    return problems

@@ -1,0 +1,257 @@
+"""Write a store: resizable datasets appended batch by batch, under a temporary name.
+
+The file appears at its target path only when writing succeeded (``os.replace``), so an
+interrupted run never leaves a partial store there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import h5py
+import numpy as np
+
+from volviz.errors import StoreError
+from volviz.store.schema import ACTIVATION_AXES, TOP_K, stamp
+
+CHUNK_TARGET_BYTES = 256 * 1024
+CHUNK_MIN_BYTES = 10 * 1024
+DTYPES = ("float32", "float16")
+_STR = h5py.string_dtype()
+
+
+def activation_chunks(shape: tuple[int, int, int], itemsize: int) -> tuple[int, int, int, int]:
+    """Chunk shape for (N, C, H, W): one read is a block of channels of one image.
+
+    Blocks hold ~256 KiB; a layer too small for 10 KiB per image groups several images.
+    """
+    c, h, w = shape
+    map_bytes = max(1, h * w * itemsize)
+    block = int(min(c, max(1, CHUNK_TARGET_BYTES // map_bytes)))
+    samples = int(max(1, min(64, -(-CHUNK_MIN_BYTES // (block * map_bytes)))))
+    return (samples, block, h, w)
+
+
+def check_target(path: Path, *, force: bool) -> None:
+    """Fail early when ``path`` exists and ``force`` is off, or its folder cannot be written."""
+    if path.exists() and not force:
+        msg = f"output {str(path)!r} exists; pass --force to replace it"
+        raise StoreError(msg)
+    if path.is_dir():
+        msg = f"output {str(path)!r} is a folder, expected a file name"
+        raise StoreError(msg)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        msg = f"output {str(path)!r}: folder {str(parent)!r} does not exist or is not writable"
+        raise StoreError(msg)
+
+
+class StoreWriter:
+    """Create a store at ``path``; use as a context manager, then call ``append`` per batch.
+
+    Parameters
+    ----------
+    path : path-like
+        Target file; written as ``.NAME.tmp-PID`` beside it and renamed on success.
+    force : bool
+        Replace an existing file at ``path``.
+    dtype : {"float32", "float16"}
+        Dtype of activation datasets.
+    compress : bool
+        gzip (level 4) + shuffle filters on activation datasets.
+    attrs : mapping
+        Root provenance attributes; dicts and lists are stored as JSON text.
+    background : bool
+        Write on a separate thread so a batch is written while the next one is computed.
+    class_names : sequence of str, optional
+        What the logits' columns stand for; stored when their number matches.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        force: bool = False,
+        dtype: str = "float32",
+        compress: bool = False,
+        attrs: Mapping[str, Any] | None = None,
+        background: bool = False,
+        class_names: Sequence[str] | None = None,
+    ) -> None:
+        if dtype not in DTYPES:
+            msg = f"--dtype {dtype!r} is not one of {', '.join(DTYPES)}"
+            raise StoreError(msg)
+        self.path = Path(path)
+        check_target(self.path, force=force)
+        self.dtype = np.dtype(dtype)
+        self.compress = compress
+        self.attrs = dict(attrs or {})
+        self.background = background
+        self.class_names = list(class_names or [])
+        self.tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        self.file: h5py.File | None = None
+        self._n = 0
+        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=1)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def __enter__(self) -> StoreWriter:
+        self.file = h5py.File(self.tmp, "w-")
+        stamp(self.file, "volviz-store")
+        for key, value in self.attrs.items():
+            self.file.attrs[key] = (
+                value if isinstance(value, str | int | float) else json.dumps(value)
+            )
+        self._create_tables()
+        if self.background:
+            self._thread = threading.Thread(target=self._drain, name="volviz-writer", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self._stop_thread()
+        finally:
+            assert self.file is not None
+            self.file.close()
+        if exc_type is None and self._error is None:
+            os.replace(self.tmp, self.path)
+            return
+        self.tmp.unlink(missing_ok=True)
+        if exc_type is None and self._error is not None:
+            raise self._error
+
+    def append(
+        self,
+        inputs: Sequence[Mapping[str, str]],
+        activations: Mapping[str, np.ndarray],
+        logits: np.ndarray | None = None,
+        layer_attrs: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Append one batch: input records, ``{layer: (B, C, H, W)}`` and logits (B, K)."""
+        arrays = {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in activations.items()}
+        job = lambda: self._write(inputs, arrays, logits, layer_attrs or {})  # noqa: E731
+        if self._thread is None:
+            job()
+            return
+        if self._error is not None:
+            raise self._error
+        self._queue.put(job)
+
+    @property
+    def n_images(self) -> int:
+        return self._n
+
+    def _drain(self) -> None:
+        while (job := self._queue.get()) is not None:
+            try:
+                if self._error is None:
+                    job()
+            except BaseException as exc:  # handed to the main thread on the next call
+                self._error = exc
+
+    def _stop_thread(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _create_tables(self) -> None:
+        assert self.file is not None
+        inputs = self.file.create_group("inputs")
+        stamp(inputs, "inputs")
+        for key in ("source", "name", "label", "sha256"):
+            inputs.create_dataset(key, shape=(0,), maxshape=(None,), dtype=_STR, chunks=(256,))
+        stamp(self.file.create_group("layers"), "layers")
+
+    def _write(
+        self,
+        inputs: Sequence[Mapping[str, str]],
+        arrays: Mapping[str, np.ndarray],
+        logits: np.ndarray | None,
+        layer_attrs: Mapping[str, Mapping[str, Any]],
+    ) -> None:
+        assert self.file is not None
+        n0, n1 = self._n, self._n + len(inputs)
+        for key, ds in self.file["inputs"].items():
+            ds.resize((n1,))
+            ds[n0:n1] = [record.get(key, "") for record in inputs]
+        for key, array in arrays.items():
+            ds = self._activation_dataset(key, array.shape[1:], layer_attrs.get(key, {}))
+            if array.shape[1:] != ds.shape[1:] or array.shape[0] != n1 - n0:
+                msg = f"layer {key!r}: batch shape {array.shape} does not fit {ds.shape}"
+                raise StoreError(msg)
+            ds.resize(n1, axis=0)
+            ds[n0:n1] = array
+        if logits is not None:
+            self._write_predictions(n0, n1, np.asarray(logits, dtype=np.float32))
+        self._n = n1
+
+    def _activation_dataset(
+        self, key: str, shape: tuple[int, ...], attrs: Mapping[str, Any]
+    ) -> h5py.Dataset:
+        assert self.file is not None
+        layers = self.file["layers"]
+        if key in layers:
+            return layers[key]["activations"]
+        if len(shape) != 3:
+            msg = f"layer {key!r} outputs shape {shape} per image; volumes need (C, H, W)"
+            raise StoreError(msg)
+        index = len(layers)
+        group = layers.create_group(key)
+        stamp(group, "layer")
+        group.attrs["index"] = index
+        for name, value in attrs.items():
+            group.attrs[name] = value
+        filters = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+        c, h, w = (int(s) for s in shape)
+        ds = group.create_dataset(
+            "activations",
+            shape=(0, c, h, w),
+            maxshape=(None, c, h, w),
+            dtype=self.dtype,
+            chunks=activation_chunks((c, h, w), self.dtype.itemsize),
+            **(filters if self.compress else {}),
+        )
+        stamp(ds, "activations")
+        ds.attrs["axes"] = ACTIVATION_AXES
+        return ds
+
+    def _write_predictions(self, n0: int, n1: int, logits: np.ndarray) -> None:
+        assert self.file is not None
+        if logits.ndim != 2:
+            return
+        if "predictions" not in self.file:
+            group = self.file.create_group("predictions")
+            stamp(group, "predictions")
+            k = logits.shape[1]
+            group.create_dataset("logits", (0, k), maxshape=(None, k), dtype="f4", chunks=True)
+            top = min(TOP_K, k)
+            group.create_dataset("top_index", (0, top), maxshape=(None, top), dtype="i8")
+            group.create_dataset("top_prob", (0, top), maxshape=(None, top), dtype="f4")
+            if len(self.class_names) == k:
+                group.create_dataset("class_names", data=self.class_names, dtype=_STR)
+        group = self.file["predictions"]
+        top = group["top_index"].shape[1]
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        prob = shifted / shifted.sum(axis=1, keepdims=True)
+        index = np.argsort(-prob, axis=1, kind="stable")[:, :top]
+        for key, value in (
+            ("logits", logits),
+            ("top_index", index),
+            ("top_prob", np.take_along_axis(prob, index, axis=1)),
+        ):
+            group[key].resize(n1, axis=0)
+            group[key][n0:n1] = value
