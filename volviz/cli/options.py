@@ -40,9 +40,12 @@ def quiet(ctx: click.Context) -> bool:
 
 
 def console() -> Any:
+    """A rich console; when piped (not a terminal) it is wide, so tables are not cut."""
+    import sys
+
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 @contextmanager

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Set up everything volviz needs in .venv/ (idempotent), then run one job:
+#   bash scripts/dev.sh demo   -> volviz demo (embedded EfficientNet-Lite0 on bundled photos)
+#   bash scripts/dev.sh test   -> ruff (lint + format), mypy, and the whole pytest suite
+set -euo pipefail
+cd "$(dirname "$0")/.."
+job="${1:-}"
+case "$job" in demo|test) ;; *) echo "usage: bash scripts/dev.sh demo|test" >&2; exit 2 ;; esac
+
+# Debian packages: offscreen rendering needs Mesa's EGL/GL (usually present already).
+if ! ldconfig -p | grep -q 'libEGL.so.1' || ! ldconfig -p | grep -q 'libGL.so.1'; then
+  echo "installing Mesa EGL/GL (Debian) for offscreen rendering"
+  sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"
+  $sudo_ apt-get update -qq && $sudo_ apt-get install -y -qq libegl1 libgl1 libgl1-mesa-dri >/dev/null
+fi
+
+# Python 3.11: torch 2.14.1 / torchvision 0.29.1 install from this machine's disk for it.
+py="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+[ -x .venv/bin/python ] || "$py" -m venv .venv
+want="$(cat pyproject.toml | sha256sum | cut -c1-16)"
+if [ "$(cat .venv/.volviz-installed 2>/dev/null)" != "$want" ]; then
+  echo "installing volviz and its dependencies into .venv (first run: ~2 minutes)"
+  export PIP_DISABLE_PIP_VERSION_CHECK=1
+  .venv/bin/pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/pip install -q torch==2.14.1 torchvision==0.29.1 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/pip install -q -e '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -c "import volviz, torch, torchvision, pyvista, h5py" 
+  echo "$want" > .venv/.volviz-installed
+fi
+
+export VTK_DEFAULT_OPENGL_WINDOW="${VTK_DEFAULT_OPENGL_WINDOW:-vtkEGLRenderWindow}"
+if [ "$job" = demo ]; then
+  exec .venv/bin/volviz demo --force
+fi
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+exec .venv/bin/pytest -q

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from volviz.capture import models
+from volviz.capture.inputs import InputImage
+from volviz.capture.models import load_model, resolve_device
+from volviz.errors import ModelError
+
+
+def test_embedded_efficientnet_knows_chelsea_and_coffee(effnet):
+    transform = effnet.preprocess.transform()
+    x = torch.stack([transform(InputImage(f"sample:{n}", n).load()) for n in ("chelsea", "coffee")])
+    with torch.no_grad():
+        top1 = effnet.module(x).argmax(dim=1).tolist()
+    assert top1[0] in {281, 282, 285}
+    assert top1[1] == 967
+    assert effnet.class_names[967] == "espresso"
+    assert len(effnet.weights_sha256 or "") == 64
+
+
+def test_efficientnet_preprocess_is_x_minus_127_over_128():
+    from PIL import Image
+
+    pixels = torch.arange(256, dtype=torch.uint8).repeat(256, 1)
+    img = Image.fromarray(torch.stack([pixels] * 3, dim=-1).numpy())
+    x = models.EFFICIENTNET_LITE.transform()(img)
+    assert x.shape == (3, 224, 224)
+    want = (torch.arange(16, 240, dtype=torch.float32) - 127) / 128
+    torch.testing.assert_close(x[0, 0], want, rtol=0, atol=1e-6)
+
+
+def test_torchvision_random_weights_are_seeded():
+    a = load_model("resnet18", seed=3)
+    b = load_model("resnet18", weights="random", seed=3)
+    c = load_model("resnet18", seed=4)
+    wa, wb, wc = (m.module.conv1.weight for m in (a, b, c))
+    assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+    assert a.weights == "random" and a.preprocess is models.IMAGENET
+
+
+def test_local_state_dict_and_checkpoint_load(tmp_path):
+    src = load_model("resnet18", seed=1).module
+    torch.save(src.state_dict(), tmp_path / "sd.pt")
+    torch.save({"epoch": 3, "state_dict": src.state_dict()}, tmp_path / "ckpt.pth")
+    for name in ("sd.pt", "ckpt.pth"):
+        got = load_model("resnet18", weights=str(tmp_path / name), seed=99)
+        assert torch.equal(got.module.fc.weight, src.fc.weight)
+        assert got.weights_sha256 and got.seed is None
+
+
+def test_pickled_module_is_refused(tmp_path):
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "whole.pt")
+    with pytest.raises(ModelError, match="refuses to unpickle"):
+        load_model("resnet18", weights=str(tmp_path / "whole.pt"))
+
+
+def test_state_dict_of_another_model_is_a_clear_error(tmp_path):
+    torch.save(torch.nn.Linear(2, 2).state_dict(), tmp_path / "lin.pt")
+    with pytest.raises(ModelError, match="does not fit ResNet"):
+        load_model("resnet18", weights=str(tmp_path / "lin.pt"))
+
+
+def test_named_weights_offline_say_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.setattr(models, "_reachable", lambda host, timeout=3.0: False)
+    with pytest.raises(ModelError, match=r"not cached at .*alexnet-owt.*--weights PATH"):
+        load_model("alexnet", weights="DEFAULT")
+    with pytest.raises(ModelError, match="'NOPE' is not a weights name of alexnet"):
+        load_model("alexnet", weights="NOPE")
+
+
+def test_unknown_model_and_device():
+    with pytest.raises(ModelError, match="MODEL 'lenet9' is not known"):
+        load_model("lenet9")
+    with pytest.raises(ModelError, match="--device 'tpu'"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ModelError, match="no CUDA GPU"):
+            resolve_device("cuda")
+        assert resolve_device("auto") == torch.device("cpu")
