@@ -20,13 +20,37 @@ from exporters._errors import ExportError
 
 _NRRD_STANDARD = frozenset(
     [
-        "type", "dimension", "space", "space dimension", "sizes", "space directions", "kinds",
-        "endian", "encoding", "space origin", "labels", "units", "spacings", "thicknesses",
-        "axis mins", "axis maxs", "centerings", "min", "max", "old min", "old max", "content",
-        "sample units", "measurement frame", "byte skip", "line skip", "data file",
-        "space units", "keyvaluepairs",
+        "type",
+        "dimension",
+        "space",
+        "space dimension",
+        "sizes",
+        "space directions",
+        "kinds",
+        "endian",
+        "encoding",
+        "space origin",
+        "labels",
+        "units",
+        "spacings",
+        "thicknesses",
+        "axis mins",
+        "axis maxs",
+        "centerings",
+        "min",
+        "max",
+        "old min",
+        "old max",
+        "content",
+        "sample units",
+        "measurement frame",
+        "byte skip",
+        "line skip",
+        "data file",
+        "space units",
+        "keyvaluepairs",
     ]
-)  # fmt: skip
+)
 _NIFTI_MAX_DIM = 32767  # NIfTI-1 stores each dimension as int16
 _NIFTI_COMMENT = 6  # NIfTI extension code "comment": our JSON metadata
 
@@ -124,6 +148,9 @@ def write_nifti(
 def read_nifti(path: Path) -> tuple[np.ndarray, dict[str, object]]:
     """Read a NIfTI written by :func:`write_nifti` back as (C, H, W) or (N, C, H, W)."""
     img = nib.load(str(path))
+    if not isinstance(img, nib.Nifti1Image):
+        msg = f"path={str(path)!r} is not a NIfTI-1 image"
+        raise ExportError(msg)
     data = np.ascontiguousarray(np.asanyarray(img.dataobj).T)
     affine = img.affine
     steps = np.abs(affine[:3, :3]).sum(axis=0)

@@ -14,7 +14,8 @@ _KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
 #: dtypes every voxel format (except .npy) can store exactly.
 STORABLE_DTYPES = frozenset(
-    np.dtype(t) for t in ("float32", "float64", "uint8", "int8", "uint16", "int16", "int32", "uint32")
+    np.dtype(t)
+    for t in ("float32", "float64", "uint8", "int8", "uint16", "int16", "int32", "uint32")
 )
 
 
@@ -76,9 +77,7 @@ def check_array(
     return np.ascontiguousarray(arr)
 
 
-def check_triple(
-    value: Any, *, param: str, positive: bool
-) -> tuple[float, float, float]:
+def check_triple(value: Any, *, param: str, positive: bool) -> tuple[float, float, float]:
     """Validate a (C, H, W)-ordered triple of finite floats (spacing or origin)."""
     try:
         trip = tuple(float(v) for v in value)

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import numpy as np
-from vtkmodules.vtkCommonCore import vtkCommand, vtkObject
 from vtkmodules.util.vtkConstants import VTK_STRING
+from vtkmodules.vtkCommonCore import vtkCommand, vtkObject
 from vtkmodules.vtkIOImage import vtkMetaImageReader, vtkMetaImageWriter
 from vtkmodules.vtkIOXML import vtkXMLImageDataReader, vtkXMLImageDataWriter
 
@@ -17,13 +17,42 @@ from exporters._vtk import from_image_data, to_image_data
 # MetaIO header keys (ITK/VTK): user metadata must not shadow them.
 _MHD_RESERVED = frozenset(
     k.lower()
-    for k in (
-        "Comment ObjectType ObjectSubType TransformType NDims Name ID ParentID CompressedData "
-        "CompressedDataSize BinaryData BinaryDataByteOrderMSB ElementByteOrderMSB Color Position "
-        "Offset Origin Orientation Rotation TransformMatrix CenterOfRotation AnatomicalOrientation "
-        "ElementSpacing DimSize HeaderSize HeaderSizesPerSlice Modality SequenceID ElementMin "
-        "ElementMax ElementNumberOfChannels ElementSize ElementType ElementDataFile"
-    ).split()
+    for k in [
+        "Comment",
+        "ObjectType",
+        "ObjectSubType",
+        "TransformType",
+        "NDims",
+        "Name",
+        "ID",
+        "ParentID",
+        "CompressedData",
+        "CompressedDataSize",
+        "BinaryData",
+        "BinaryDataByteOrderMSB",
+        "ElementByteOrderMSB",
+        "Color",
+        "Position",
+        "Offset",
+        "Origin",
+        "Orientation",
+        "Rotation",
+        "TransformMatrix",
+        "CenterOfRotation",
+        "AnatomicalOrientation",
+        "ElementSpacing",
+        "DimSize",
+        "HeaderSize",
+        "HeaderSizesPerSlice",
+        "Modality",
+        "SequenceID",
+        "ElementMin",
+        "ElementMax",
+        "ElementNumberOfChannels",
+        "ElementSize",
+        "ElementType",
+        "ElementDataFile",
+    ]
 )
 
 
@@ -40,7 +69,6 @@ class _ErrorCatcher:
 
     def __call__(self, _obj: object, _event: str, data: object = None) -> None:
         self.messages.append(str(data) if data is not None else "unknown VTK error")
-
 
     def raise_if_any(self, path: Path) -> None:
         if self.messages:

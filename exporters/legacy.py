@@ -190,8 +190,9 @@ def read_legacy_vox(
     ndarray of shape (C, H, W), dtype uint8
     """
     vox = Path(vox_path)
-    header = read_legacy_header(vox.with_suffix(".hd") if hd_path is None else hd_path,
-                                layout=layout)  # fmt: skip
+    header = read_legacy_header(
+        vox.with_suffix(".hd") if hd_path is None else hd_path, layout=layout
+    )
     try:
         raw = np.fromfile(vox, dtype=np.uint8)
     except OSError as exc:
@@ -201,8 +202,8 @@ def read_legacy_vox(
     if raw.size != expected:
         c, h, w = header.shape
         msg = (
-            f"vox_path={str(vox_path)!r} holds {raw.size} bytes but its header says "
-            f"{w}x{h}x{c} = {expected}"
+            f"vox_path={str(vox_path)!r} holds {raw.size} bytes but its header's Size "
+            f"gives {expected} (read as C={c}, H={h}, W={w})"
         )
         raise ExportError(msg)
     return raw.reshape(header.shape)

@@ -54,7 +54,9 @@ FORMATS: dict[str, tuple[str, ...]] = {
 }
 _FOUR_D = frozenset({"nrrd", "nifti", "npy"})
 _EXACT = frozenset({"vti", "nrrd", "nifti", "mhd", "npy"})
-_NPY_DTYPES = STORABLE_DTYPES | {np.dtype("float16"), np.dtype("int64"), np.dtype("uint64")}
+_NPY_DTYPES: frozenset[np.dtype[Any]] = STORABLE_DTYPES | {
+    np.dtype(t) for t in ("float16", "int64", "uint64")
+}
 
 
 @dataclass(frozen=True)

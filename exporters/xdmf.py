@@ -151,8 +151,9 @@ def write_xdmf(
         vol_dims = (shape[-3], shape[-2], shape[-1])
         if len(shape) == 3:
             grid = _uniform_grid(domain, name, vol_dims, spc, org)
-            attr = ET.SubElement(grid, "Attribute", Name=name, AttributeType="Scalar",
-                                 Center="Node")  # fmt: skip
+            attr = ET.SubElement(
+                grid, "Attribute", Name=name, AttributeType="Scalar", Center="Node"
+            )
             _hdf_item(attr, ref, shape, dtype)
             continue
         series = ET.SubElement(
@@ -161,14 +162,19 @@ def write_xdmf(
         for n in range(shape[0]):
             grid = _uniform_grid(series, f"{name}[{n}]", vol_dims, spc, org)
             ET.SubElement(grid, "Time", Value=str(n))
-            attr = ET.SubElement(grid, "Attribute", Name=name, AttributeType="Scalar",
-                                 Center="Node")  # fmt: skip
+            attr = ET.SubElement(
+                grid, "Attribute", Name=name, AttributeType="Scalar", Center="Node"
+            )
             slab = ET.SubElement(
-                attr, "DataItem", ItemType="HyperSlab", Dimensions=_dims(vol_dims),
+                attr,
+                "DataItem",
+                ItemType="HyperSlab",
+                Dimensions=_dims(vol_dims),
                 Type="HyperSlab",
-            )  # fmt: skip
-            select = ET.SubElement(slab, "DataItem", Dimensions="3 4", NumberType="Int",
-                                   Format="XML")  # fmt: skip
+            )
+            select = ET.SubElement(
+                slab, "DataItem", Dimensions="3 4", NumberType="Int", Format="XML"
+            )
             select.text = f"{n} 0 0 0  1 1 1 1  1 {_dims(vol_dims)}"
             _hdf_item(slab, ref, shape, dtype)
     ET.indent(root)

@@ -49,15 +49,16 @@ def test_round_trip_is_exact_and_stamped(tmp_path, arrays, background):
         for obj in (f, f["inputs"], f["layers"], f["layers/b"], f["layers/b/activations"]):
             assert obj.attrs[ENCODING] and obj.attrs[VERSION] == "1.0"
         assert list(f["layers/b/activations"].attrs["axes"]) == ["sample", "channel", "y", "x"]
-        assert f["layers/b/activations"].chunks == (1, 40, 40, 40)
+        assert f["layers/b/activations"].chunks == (1, 32, 40, 40)
 
 
 def test_chunks_hold_a_block_of_channels_of_one_image():
-    assert activation_chunks((32, 112, 112), 4) == (1, 5, 112, 112)
+    assert activation_chunks((32, 112, 112), 4) == (1, 4, 112, 112)  # 4 divides 32
+    assert activation_chunks((97, 112, 112), 4) == (1, 5, 112, 112)  # prime C: nearest 256 KiB
     assert activation_chunks((1280, 7, 7), 4) == (1, 1280, 7, 7)
     # A layer under 10 KiB per image groups images so chunks are not tiny.
     assert activation_chunks((2, 3, 4), 4) == (64, 2, 3, 4)
-    for shape in [(32, 112, 112), (96, 55, 55), (1280, 7, 7), (512, 14, 14), (3, 300, 300)]:
+    for shape in [(32, 112, 112), (96, 55, 55), (1280, 7, 7), (512, 14, 14), (97, 112, 112)]:
         n, c, h, w = activation_chunks(shape, 4)
         assert n == 1 and 10 * 1024 <= c * h * w * 4 <= 1024 * 1024
 

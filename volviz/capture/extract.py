@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from volviz.capture.hooks import capture_outputs, eval_mode
-from volviz.capture.inputs import InputImage, resolve_inputs
+from volviz.capture.inputs import resolve_inputs
 from volviz.capture.layers import layer_attributes, resolve_layers
 from volviz.capture.models import IMAGENET, LoadedModel, Preprocess
 from volviz.errors import InputError
@@ -111,55 +111,59 @@ def _layer_attrs(modules: dict[str, nn.Module], key: str) -> dict[str, Any]:
     return {**layer_attributes(modules[name]), "module": name, "call": int(call or 0)}
 
 
+Batch = tuple[list[dict[str, str]], torch.Tensor]
+
+
 def _batches(
     inputs: Sequence[str] | torch.Tensor, preprocess: Preprocess, batch_size: int
-) -> tuple[list[Any], Iterator[tuple[list[dict[str, str]], torch.Tensor]]]:
+) -> tuple[list[Any], Iterator[Batch]]:
     if isinstance(inputs, torch.Tensor):
         if inputs.ndim != 4:
             msg = f"inputs tensor has shape {tuple(inputs.shape)}, expected (N, C, H, W)"
             raise InputError(msg)
-        return list(range(len(inputs))), _tensor_batches(inputs, batch_size)
+        starts = list(range(0, len(inputs), batch_size))
+        return list(range(len(inputs))), _prefetch(
+            starts, lambda s: _tensor_batch(inputs, s, batch_size)
+        )
     items = resolve_inputs(list(inputs))
-    return items, _image_batches(items, preprocess, batch_size)
-
-
-def _tensor_batches(
-    x: torch.Tensor, batch_size: int
-) -> Iterator[tuple[list[dict[str, str]], torch.Tensor]]:
-    for start in range(0, len(x), batch_size):
-        chunk = x[start : start + batch_size].float()
-        records = [
-            {
-                "source": "tensor",
-                "name": f"tensor[{start + i}]",
-                "label": "",
-                "sha256": hashlib.sha256(t.cpu().numpy().tobytes()).hexdigest(),
-            }
-            for i, t in enumerate(chunk)
-        ]
-        yield records, chunk
-
-
-def _image_batches(
-    items: list[InputImage], preprocess: Preprocess, batch_size: int
-) -> Iterator[tuple[list[dict[str, str]], torch.Tensor]]:
     transform = preprocess.transform()
 
-    def prepare(batch: list[InputImage]) -> tuple[list[dict[str, str]], torch.Tensor]:
+    def prepare(start: int) -> Batch:
+        batch = items[start : start + batch_size]
         records = [
             {"source": i.source, "name": i.name, "label": i.label, "sha256": i.sha256()}
             for i in batch
         ]
         return records, torch.stack([transform(i.load()) for i in batch])
 
-    chunks = [items[s : s + batch_size] for s in range(0, len(items), batch_size)]
-    # Decode the next batch on a thread while the current one runs through the model.
+    return items, _prefetch(list(range(0, len(items), batch_size)), prepare)
+
+
+def _tensor_batch(x: torch.Tensor, start: int, batch_size: int) -> Batch:
+    chunk = x[start : start + batch_size].float()
+    records = [
+        {
+            "source": "tensor",
+            "name": f"tensor[{start + i}]",
+            "label": "",
+            "sha256": hashlib.sha256(t.cpu().numpy().tobytes()).hexdigest(),
+        }
+        for i, t in enumerate(chunk)
+    ]
+    return records, chunk
+
+
+def _prefetch(starts: list[int], prepare: Callable[[int], Batch]) -> Iterator[Batch]:
+    """Yield ``prepare(s)`` for each start, preparing the next batch on a thread meanwhile.
+
+    Decoding, resizing and hashing release the GIL, so they overlap the model's forward.
+    """
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(prepare, chunks[0]) if chunks else None
-        for i in range(len(chunks)):
+        pending = pool.submit(prepare, starts[0]) if starts else None
+        for k in range(len(starts)):
             assert pending is not None
             ready = pending.result()
-            pending = pool.submit(prepare, chunks[i + 1]) if i + 1 < len(chunks) else None
+            pending = pool.submit(prepare, starts[k + 1]) if k + 1 < len(starts) else None
             yield ready
 
 

@@ -23,6 +23,7 @@ from volviz.store.schema import ACTIVATION_AXES, TOP_K, stamp
 
 CHUNK_TARGET_BYTES = 256 * 1024
 CHUNK_MIN_BYTES = 10 * 1024
+CHUNK_MAX_BYTES = 1024 * 1024
 DTYPES = ("float32", "float16")
 _STR = h5py.string_dtype()
 
@@ -30,11 +31,22 @@ _STR = h5py.string_dtype()
 def activation_chunks(shape: tuple[int, int, int], itemsize: int) -> tuple[int, int, int, int]:
     """Chunk shape for (N, C, H, W): one read is a block of channels of one image.
 
-    Blocks hold ~256 KiB; a layer too small for 10 KiB per image groups several images.
+    Blocks hold about 256 KiB (10 KiB to 1 MiB); a block size within 2x of that which divides
+    C is preferred, so every chunk is full and can be written straight from the batch's memory.
+    A layer too small for 10 KiB per image groups several images per chunk.
     """
     c, h, w = shape
     map_bytes = max(1, h * w * itemsize)
     block = int(min(c, max(1, CHUNK_TARGET_BYTES // map_bytes)))
+    fits = [
+        d
+        for d in range(1, c + 1)
+        if c % d == 0
+        and CHUNK_MIN_BYTES <= d * map_bytes <= CHUNK_MAX_BYTES
+        and CHUNK_TARGET_BYTES / 2 <= d * map_bytes <= CHUNK_TARGET_BYTES * 2
+    ]
+    if fits:
+        block = min(fits, key=lambda d: abs(np.log(d * map_bytes / CHUNK_TARGET_BYTES)))
     samples = int(max(1, min(64, -(-CHUNK_MIN_BYTES // (block * map_bytes)))))
     return (samples, block, h, w)
 
@@ -194,7 +206,7 @@ class StoreWriter:
                 msg = f"layer {key!r}: batch shape {array.shape} does not fit {ds.shape}"
                 raise StoreError(msg)
             ds.resize(n1, axis=0)
-            ds[n0:n1] = array
+            _write_rows(ds, n0, array)
         if logits is not None:
             self._write_predictions(n0, n1, np.asarray(logits, dtype=np.float32))
         self._n = n1
@@ -255,3 +267,25 @@ class StoreWriter:
         ):
             group[key].resize(n1, axis=0)
             group[key][n0:n1] = value
+
+
+def _write_rows(ds: h5py.Dataset, n0: int, array: np.ndarray) -> None:
+    """Write ``array`` (B, C, H, W) at rows ``n0:n0+B``.
+
+    Unfiltered one-image chunks are written whole from the array's own memory
+    (``write_direct_chunk``), skipping HDF5's chunk cache and gather copies: several
+    times faster than ``ds[...] = array`` and about as fast as ``np.save``.
+    """
+    chunks = ds.chunks
+    if ds.compression or chunks is None or chunks[0] != 1 or array.dtype != ds.dtype:
+        ds[n0 : n0 + len(array)] = array
+        return
+    block = chunks[1]
+    c = array.shape[1]
+    for i in range(len(array)):
+        for c0 in range(0, c, block):
+            part = array[i, c0 : c0 + block]
+            if len(part) < block:  # the last block of a C no block size divides
+                pad = np.zeros((block - len(part), *part.shape[1:]), dtype=part.dtype)
+                part = np.concatenate([part, pad])
+            ds.id.write_direct_chunk((n0 + i, c0, 0, 0), np.ascontiguousarray(part))
