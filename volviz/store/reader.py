@@ -61,7 +61,8 @@ class Store:
     def layers(self) -> list[str]:
         """Layer keys in network order (the order they were captured)."""
         group = self.file["layers"]
-        return sorted(group, key=lambda k: int(group[k].attrs.get("index", 0)))
+        keys = [k for k in group if not k.startswith(".tmp-")]
+        return sorted(keys, key=lambda k: int(group[k].attrs.get("index", 0)))
 
     @property
     def n_images(self) -> int:
