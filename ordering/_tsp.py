@@ -99,13 +99,19 @@ class _Tour:
     def path(self) -> np.ndarray:
         return self.t[1:].copy()
 
-    def best_two_opt(self, k: int) -> tuple[float, int]:
-        """Best 2-opt partner edge ``q`` for tour edge ``k`` (positions k, k + 1)."""
+    def best_two_opt(self, edges: np.ndarray) -> tuple[float, int, int]:
+        """Best 2-opt move removing one of ``edges`` (tour edge k joins positions k, k + 1)."""
         t, nxt = self.t, self.nxt
-        gain = self.d[k] + self.d - self.dist[t[k], t] - self.dist[nxt[k], nxt]
-        gain[k] = -np.inf
-        q = int(np.argmax(gain))
-        return float(gain[q]), q
+        gain = (
+            self.d[edges, None]
+            + self.d[None, :]
+            - self.dist[t[edges, None], t]
+            - self.dist[nxt[edges, None], nxt]
+        )
+        gain[np.arange(edges.size), edges] = -np.inf
+        flat = int(np.argmax(gain))
+        row, q = divmod(flat, self.m)
+        return float(gain[row, q]), int(edges[row]), q
 
     def apply_two_opt(self, k: int, q: int) -> list[int]:
         lo, hi = min(k, q), max(k, q)
@@ -115,19 +121,28 @@ class _Tour:
         self.set(tour)
         return [int(x) for x in touched]
 
-    def best_or_opt(self, s: int, e: int) -> tuple[float, int, bool]:
-        """Best reinsertion (edge ``q``, reversed?) of the segment at positions s..e."""
-        t, nxt, dist = self.t, self.nxt, self.dist
-        before, after = t[s - 1], nxt[e]
-        removal = dist[before, t[s]] + dist[t[e], after] - dist[before, after]
-        forward = dist[t[s], t] + dist[t[e], nxt] - self.d
-        backward = dist[t[e], t] + dist[t[s], nxt] - self.d
-        forward[s - 1 : e + 1] = np.inf
-        backward[s - 1 : e + 1] = np.inf
-        qf, qb = int(np.argmin(forward)), int(np.argmin(backward))
-        if forward[qf] <= backward[qb]:
-            return float(removal - forward[qf]), qf, False
-        return float(removal - backward[qb]), qb, True
+    def best_or_opt(self, starts: np.ndarray, ends: np.ndarray) -> tuple[float, int, bool]:
+        """Best reinsertion of one segment (positions starts[i]..ends[i]) after tour edge q.
+
+        Returns the gain, the segment index ``i`` and edge ``q`` packed as ``i * m + q``, and
+        whether the segment is reversed.
+        """
+        t, nxt, dist, d = self.t, self.nxt, self.dist, self.d
+        first, last = t[starts], t[ends]
+        before, after = t[starts - 1], nxt[ends]
+        removal = dist[before, first] + dist[last, after] - dist[before, after]
+        first_row, last_row = first[:, None], last[:, None]
+        forward = dist[first_row, t] + dist[last_row, nxt] - d
+        backward = dist[last_row, t] + dist[first_row, nxt] - d
+        edge = np.arange(self.m)
+        inside = (edge >= starts[:, None] - 1) & (edge <= ends[:, None])
+        forward[inside] = np.inf
+        backward[inside] = np.inf
+        cost = np.concatenate([forward, backward], axis=1)
+        flat = int(np.argmin(cost))
+        row, column = divmod(flat, 2 * self.m)
+        reverse = column >= self.m
+        return float(removal[row] - cost[row, column]), row * self.m + column % self.m, reverse
 
     def apply_or_opt(self, s: int, e: int, q: int, reverse: bool) -> list[int]:
         t = self.t
@@ -141,29 +156,34 @@ class _Tour:
         return [int(x) for x in touched]
 
 
+def _segments(p: int, m: int, max_segment: int) -> tuple[np.ndarray, np.ndarray]:
+    """Segments of 1..max_segment positions that start or end at position p (never the
+    dummy at 0, never all but two nodes)."""
+    starts, ends = [], []
+    for length in range(1, max_segment + 1):
+        for s in sorted({p, p - length + 1}):
+            e = s + length - 1
+            if s >= 1 and e <= m - 1 and length < m - 2:
+                starts.append(s)
+                ends.append(e)
+    return np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+
+
 def _improve_node(tour: _Tour, node: int, max_segment: int) -> list[int] | None:
     """Apply the best improving move around ``node``; return the touched nodes, or None."""
     p = int(tour.pos[node])
-    best_gain, best_move = _EPS, None
-    for k in (p, (p - 1) % tour.m):
-        gain, q = tour.best_two_opt(k)
-        if gain > best_gain:
-            best_gain, best_move = gain, ("2opt", k, q)
+    gain2, k, q = tour.best_two_opt(np.array([p, (p - 1) % tour.m]))
+    gain3 = -np.inf
     if p > 0:
-        for length in range(1, max_segment + 1):
-            for s in {p, p - length + 1}:
-                e = s + length - 1
-                if s < 1 or e > tour.m - 1 or e - s + 1 >= tour.m - 2:
-                    continue
-                gain, q, reverse = tour.best_or_opt(s, e)
-                if gain > best_gain:
-                    best_gain, best_move = gain, ("oropt", s, e, q, reverse)
-    if best_move is None:
+        starts, ends = _segments(p, tour.m, max_segment)
+        if starts.size:
+            gain3, packed, reverse = tour.best_or_opt(starts, ends)
+    if max(gain2, gain3) <= _EPS:
         return None
-    if best_move[0] == "2opt":
-        return tour.apply_two_opt(best_move[1], best_move[2])
-    _, s, e, q, reverse = best_move
-    return tour.apply_or_opt(s, e, q, reverse)
+    if gain2 >= gain3:
+        return tour.apply_two_opt(k, q)
+    row, q = divmod(packed, tour.m)
+    return tour.apply_or_opt(int(starts[row]), int(ends[row]), q, reverse)
 
 
 def _descend(tour: _Tour, queue_nodes: list[int], max_segment: int) -> None:
@@ -189,7 +209,7 @@ def local_search(
     n_kicks: int = 0,
     random_state: int | None = 0,
 ) -> np.ndarray:
-    """Shorten an open path with 2-opt and or-opt moves (then optional seeded kicks).
+    """Shorten an open path with 2-opt and or-opt moves, then optional seeded kicks.
 
     Parameters
     ----------
@@ -200,8 +220,7 @@ def local_search(
     max_segment : int, default=3
         Longest segment that or-opt moves.
     n_kicks : int, default=0
-        Segment-swap perturbations (iterated local search); a kick is kept only if the path
-        gets shorter.
+        Segment-swap perturbations (iterated local search), see :func:`kick_search`.
     random_state : int or None, default=0
         Seed for the kicks.
 
@@ -215,8 +234,39 @@ def local_search(
         return _brute_force(dist) if n > 1 else np.arange(n, dtype=np.int64)
     tour = _Tour(dist, order)
     _descend(tour, [int(x) for x in tour.t], max_segment)
+    _kick(tour, n_kicks, random_state, max_segment)
+    return tour.path()
+
+
+def kick_search(
+    dist: np.ndarray,
+    order: np.ndarray,
+    *,
+    n_kicks: int,
+    max_segment: int = 3,
+    random_state: int | None = 0,
+) -> np.ndarray:
+    """Iterated local search from a local optimum ``order`` (as returned by local_search).
+
+    Each kick swaps two random adjacent segments (a "double bridge" on the path), repairs the
+    path with local search around the 6 changed edges, and is kept only if the path got shorter.
+
+    Returns
+    -------
+    order : ndarray of shape (n,), int64
+    """
+    if dist.shape[0] <= 3:
+        return local_search(dist, order)
+    tour = _Tour(dist, order)
+    _kick(tour, n_kicks, random_state, max_segment)
+    return tour.path()
+
+
+def _kick(tour: _Tour, n_kicks: int, random_state: int | None, max_segment: int) -> None:
+    if tour.m < 9:
+        return
     rng = np.random.default_rng(random_state)
-    for _ in range(n_kicks if n >= 8 else 0):
+    for _ in range(n_kicks):
         saved, saved_length = tour.t.copy(), tour.length()
         a, b, c = np.sort(rng.choice(np.arange(2, tour.m), size=3, replace=False))
         t = tour.t
@@ -225,7 +275,6 @@ def local_search(
         _descend(tour, touched, max_segment)
         if tour.length() >= saved_length - _EPS:
             tour.set(saved)
-    return tour.path()
 
 
 def _brute_force(dist: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from volviz import __version__
-from volviz.cli import capture, demo, inspect, render
+from volviz.cli import capture, demo, export, heatmap, inspect, order, render
 
 
 class VolvizGroup(click.Group):
@@ -20,6 +20,12 @@ class VolvizGroup(click.Group):
             return super().invoke(ctx)
         except VolvizError as exc:
             raise click.ClickException(str(exc)) from None
+        except ValueError as exc:
+            # The leaf libraries (ordering, exporters) raise their own ValueError subclasses
+            # with one line naming the parameter; show them the same way.
+            if type(exc).__module__.split(".")[0] in ("ordering", "exporters"):
+                raise click.ClickException(str(exc)) from None
+            raise
 
 
 @click.group(cls=VolvizGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,6 +47,9 @@ cli.add_command(capture.capture)
 cli.add_command(inspect.info)
 cli.add_command(inspect.validate)
 cli.add_command(render.render)
+cli.add_command(order.order)
+cli.add_command(export.export)
+cli.add_command(heatmap.heatmap)
 
 
 def main(argv: list[str] | None = None) -> Any:

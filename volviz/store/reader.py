@@ -129,6 +129,18 @@ class Store:
         ds = self.activations(layer)
         return np.ascontiguousarray(ds[self.image_index(image)], dtype=np.float32)
 
+    def orderings(self, layer: str) -> list[str]:
+        """Names of the orderings stored for ``layer``."""
+        from volviz.store.orderings import list_orderings
+
+        return list_orderings(self, layer)
+
+    def ordering(self, layer: str, name: str) -> Any:
+        """A stored ``StoredOrdering`` (``.order``, ``.boundaries``, ``.method``, ``.metrics``)."""
+        from volviz.store.orderings import load_ordering
+
+        return load_ordering(self, layer, name)
+
     def predictions(self) -> dict[str, np.ndarray] | None:
         """``logits`` (N, K), ``top_index`` (N, k), ``top_prob`` (N, k), ``class_names`` (K,)."""
         if "predictions" not in self.file:

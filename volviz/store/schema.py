@@ -22,6 +22,7 @@ ENCODINGS = {
     "layers": "1.0",
     "layer": "1.0",
     "activations": "1.0",
+    "ordering": "1.0",
 }
 ACTIVATION_AXES = ["sample", "channel", "y", "x"]
 TOP_K = 5

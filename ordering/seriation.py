@@ -1,0 +1,332 @@
+"""Seriation orderings that minimize the path through the maps (beyond CNN-VIS).
+
+``olo`` (:class:`OptimalLeafOrdering`)
+    Hierarchical clustering (average linkage by default) with scipy's optimal leaf ordering:
+    among the 2^(n-1) orders the dendrogram allows, the one with the shortest path.
+``spectral`` (:class:`SpectralOrdering`)
+    Sort by the Fiedler vector of the graph Laplacian of a Gaussian similarity
+    ``exp(-(d / scale)^2)``; captures the global trend, not local detail.
+``tsp`` (:class:`TSPOrdering`)
+    Shortest Hamiltonian path heuristics: greedy-edge (or another) start, 2-opt and or-opt local
+    search, then seeded segment-swap kicks (iterated local search).
+``best`` (:class:`BestOrdering`)
+    Local search from several fast starts (greedy edges, spectral, optimal leaf ordering for up
+    to ``olo_max_items`` maps) with kicks; never longer than ``olo``, ``spectral`` or ``tsp``.
+
+All distances are ``metric`` on the (optionally ``normalize``-d) whole maps. A path and its
+reverse are the same seriation; the direction reported is the one with ``order_[0] <
+order_[-1]``. Everything is deterministic for a fixed ``random_state``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.cluster.hierarchy import fcluster, leaves_list, linkage, optimal_leaf_ordering
+from scipy.linalg import eigh
+from scipy.spatial.distance import squareform
+from sklearn.utils import check_random_state
+
+from ordering._base import (
+    OrderingEstimator,
+    boundaries_from_labels,
+    check_positive_int,
+    orient_direction,
+)
+from ordering._errors import OrderingError
+from ordering._tsp import greedy_edge_path, kick_search, local_search
+
+LINKAGES = ("average", "complete", "single", "weighted")
+STARTS = ("greedy", "spectral", "olo", "identity")
+
+
+def olo_order(dist: np.ndarray, method: str = "average") -> tuple[np.ndarray, np.ndarray]:
+    """Optimal leaf order and its (reordered) linkage matrix of shape (n - 1, 4)."""
+    condensed = squareform(dist, checks=False)
+    tree = optimal_leaf_ordering(linkage(condensed, method=method), condensed)
+    return leaves_list(tree).astype(np.int64), tree
+
+
+def fiedler_order(dist: np.ndarray, scale: float | None = None) -> np.ndarray:
+    """Order by the Fiedler vector of the Laplacian of ``exp(-(dist / scale)^2)``."""
+    n = dist.shape[0]
+    if n < 3:
+        return np.arange(n, dtype=np.int64)
+    if scale is None:
+        off_diagonal = dist[np.triu_indices(n, 1)]
+        positive = off_diagonal[off_diagonal > 0]
+        scale = float(np.median(positive)) if positive.size else 1.0
+    similarity = np.exp(-((dist / scale) ** 2))
+    np.fill_diagonal(similarity, 0.0)
+    laplacian = np.diag(similarity.sum(axis=1)) - similarity
+    _, vectors = eigh(laplacian, subset_by_index=[1, 1])
+    return np.argsort(vectors[:, 0], kind="stable").astype(np.int64)
+
+
+def _seed(random_state: object) -> int:
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+class _Seriation(OrderingEstimator):
+    def _check_linkage(self) -> None:
+        if self.linkage not in LINKAGES:
+            msg = f"linkage={self.linkage!r} is not one of {', '.join(map(repr, LINKAGES))}"
+            raise OrderingError(msg)
+
+
+class OptimalLeafOrdering(_Seriation):
+    """Hierarchical clustering with optimal leaf ordering (scipy).
+
+    Parameters
+    ----------
+    linkage : {"average", "complete", "single", "weighted"}, default="average"
+    n_clusters : int or None, default=None
+        Cut the tree into at most this many clusters to get ``labels_`` and ``boundaries_``
+        (clusters of a dendrogram are contiguous in its leaf order).
+    metric : {"euclidean", "correlation", "cosine"}, default="euclidean"
+    normalize : {None, "zscore", "l2", "minmax"}, default=None
+
+    Attributes
+    ----------
+    order_ : ndarray of shape (C,), int64
+    position_ : ndarray of shape (C,), int64
+    boundaries_ : ndarray of shape (n_found_clusters - 1,), int64
+        Empty without ``n_clusters``.
+    labels_ : ndarray of shape (C,), int64
+        Only with ``n_clusters``; numbered in display order.
+    linkage_matrix_ : ndarray of shape (C - 1, 4)
+        Optimally ordered scipy linkage matrix (for dendrograms).
+    metrics_ : dict
+    n_features_in_ : int
+    """
+
+    def __init__(
+        self,
+        *,
+        linkage: str = "average",
+        n_clusters: int | None = None,
+        metric: str = "euclidean",
+        normalize: str | None = None,
+    ) -> None:
+        self.linkage = linkage
+        self.n_clusters = n_clusters
+        self.metric = metric
+        self.normalize = normalize
+
+    def _check_params(self) -> None:
+        self._check_linkage()
+        if self.n_clusters is not None:
+            check_positive_int("n_clusters", self.n_clusters)
+
+    def _fit_items(self, items: np.ndarray, dist: np.ndarray) -> np.ndarray:
+        n = dist.shape[0]
+        if self.n_clusters is not None and self.n_clusters > n:
+            msg = f"n_clusters={self.n_clusters} is larger than the number of channels ({n})"
+            raise OrderingError(msg)
+        if n == 1:
+            self.linkage_matrix_ = np.zeros((0, 4))
+            if self.n_clusters is not None:
+                self.labels_ = np.zeros(1, dtype=np.int64)
+            return np.zeros(1, dtype=np.int64)
+        order, tree = olo_order(dist, self.linkage)
+        self.linkage_matrix_ = tree
+        order = orient_direction(order)
+        if self.n_clusters is not None:
+            raw = fcluster(tree, self.n_clusters, criterion="maxclust")
+            change = np.r_[True, raw[order][1:] != raw[order][:-1]]
+            labels = np.empty(n, dtype=np.int64)
+            labels[order] = np.cumsum(change) - 1
+            self.labels_ = labels
+            self.boundaries_ = boundaries_from_labels(labels[order])
+        return order
+
+
+class SpectralOrdering(_Seriation):
+    """Spectral seriation: sort by the Fiedler vector of a Gaussian-similarity Laplacian.
+
+    Parameters
+    ----------
+    scale : float or None, default=None
+        Length scale of ``exp(-(d / scale)^2)``; None: the median pairwise distance.
+    metric : {"euclidean", "correlation", "cosine"}, default="euclidean"
+    normalize : {None, "zscore", "l2", "minmax"}, default=None
+
+    Attributes
+    ----------
+    order_, position_, boundaries_, metrics_, n_features_in_ :
+        As in :class:`OptimalLeafOrdering` (no clusters).
+    """
+
+    def __init__(
+        self,
+        *,
+        scale: float | None = None,
+        metric: str = "euclidean",
+        normalize: str | None = None,
+    ) -> None:
+        self.scale = scale
+        self.metric = metric
+        self.normalize = normalize
+
+    def _check_params(self) -> None:
+        if self.scale is not None and not (
+            isinstance(self.scale, (int, float)) and np.isfinite(self.scale) and self.scale > 0
+        ):
+            msg = f"scale={self.scale!r} must be a positive number or None"
+            raise OrderingError(msg)
+
+    def _fit_items(self, items: np.ndarray, dist: np.ndarray) -> np.ndarray:
+        return orient_direction(fiedler_order(dist, self.scale))
+
+
+def _start(dist: np.ndarray, start: str) -> np.ndarray:
+    if start == "greedy":
+        return greedy_edge_path(dist)
+    if start == "spectral":
+        return fiedler_order(dist)
+    if start == "olo":
+        return olo_order(dist)[0] if dist.shape[0] > 1 else np.arange(1, dtype=np.int64)
+    return np.arange(dist.shape[0], dtype=np.int64)
+
+
+class TSPOrdering(_Seriation):
+    """Shortest-path seriation: a start order, 2-opt/or-opt local search, seeded kicks.
+
+    Parameters
+    ----------
+    start : {"greedy", "spectral", "olo", "identity"}, default="greedy"
+        Starting order: greedy-edge construction, a spectral or an optimal-leaf order, or the
+        original order.
+    n_kicks : int, default=100
+        Segment-swap kicks after the first local optimum; a kick is kept only if it shortens
+        the path (0: plain local search).
+    max_segment : int, default=3
+        Longest segment that or-opt moves.
+    random_state : int, RandomState or None, default=0
+        Seed of the kicks.
+    metric : {"euclidean", "correlation", "cosine"}, default="euclidean"
+    normalize : {None, "zscore", "l2", "minmax"}, default=None
+
+    Attributes
+    ----------
+    order_, position_, boundaries_, metrics_, n_features_in_ :
+        As in :class:`OptimalLeafOrdering` (no clusters).
+    """
+
+    def __init__(
+        self,
+        *,
+        start: str = "greedy",
+        n_kicks: int = 100,
+        max_segment: int = 3,
+        random_state: int | np.random.RandomState | None = 0,
+        metric: str = "euclidean",
+        normalize: str | None = None,
+    ) -> None:
+        self.start = start
+        self.n_kicks = n_kicks
+        self.max_segment = max_segment
+        self.random_state = random_state
+        self.metric = metric
+        self.normalize = normalize
+
+    def _check_params(self) -> None:
+        if self.start not in STARTS:
+            msg = f"start={self.start!r} is not one of {', '.join(map(repr, STARTS))}"
+            raise OrderingError(msg)
+        check_positive_int("n_kicks", self.n_kicks, minimum=0)
+        check_positive_int("max_segment", self.max_segment)
+
+    def _fit_items(self, items: np.ndarray, dist: np.ndarray) -> np.ndarray:
+        order = local_search(
+            dist,
+            _start(dist, self.start),
+            max_segment=self.max_segment,
+            n_kicks=self.n_kicks,
+            random_state=_seed(self.random_state),
+        )
+        return orient_direction(order)
+
+
+class BestOrdering(_Seriation):
+    """The shortest path found from several fast starts, polished by kicks.
+
+    Runs 2-opt/or-opt local search from the greedy-edge, spectral and (for at most
+    ``olo_max_items`` maps; its cost grows fast) optimal-leaf orders. The greedy local optimum
+    gets ``n_kicks`` seeded kicks, which is exactly what :class:`TSPOrdering` does; the best
+    other local optimum is kicked as well when it is already shorter. The shortest result wins
+    (greedy on a tie). Local search never lengthens a path, so ``best`` is never longer than
+    ``olo``, ``spectral`` or ``tsp`` with the same parameters.
+
+    Parameters
+    ----------
+    n_kicks : int, default=100
+    max_segment : int, default=3
+    olo_max_items : int, default=600
+    random_state : int, RandomState or None, default=0
+    metric : {"euclidean", "correlation", "cosine"}, default="euclidean"
+    normalize : {None, "zscore", "l2", "minmax"}, default=None
+
+    Attributes
+    ----------
+    order_, position_, boundaries_, metrics_, n_features_in_ :
+        As in :class:`TSPOrdering`.
+    start_ : str
+        The start that won: "greedy", "spectral" or "olo".
+    candidates_ : dict of str to float
+        Path length of every start raw (``"olo"``), after local search (``"tsp[olo]"``) and
+        after the kicks (``"best[olo]"``, only for the kicked ones).
+    """
+
+    def __init__(
+        self,
+        *,
+        n_kicks: int = 100,
+        max_segment: int = 3,
+        olo_max_items: int = 600,
+        random_state: int | np.random.RandomState | None = 0,
+        metric: str = "euclidean",
+        normalize: str | None = None,
+    ) -> None:
+        self.n_kicks = n_kicks
+        self.max_segment = max_segment
+        self.olo_max_items = olo_max_items
+        self.random_state = random_state
+        self.metric = metric
+        self.normalize = normalize
+
+    def _check_params(self) -> None:
+        check_positive_int("n_kicks", self.n_kicks, minimum=0)
+        check_positive_int("max_segment", self.max_segment)
+        check_positive_int("olo_max_items", self.olo_max_items, minimum=0)
+
+    def _fit_items(self, items: np.ndarray, dist: np.ndarray) -> np.ndarray:
+        n = dist.shape[0]
+        starts = ["greedy", "spectral"] + (["olo"] if n <= self.olo_max_items else [])
+        candidates: dict[str, float] = {}
+        local: dict[str, np.ndarray] = {}
+        for start in starts:
+            initial = _start(dist, start)
+            candidates[start] = _length(dist, initial)
+            local[start] = local_search(dist, initial, max_segment=self.max_segment)
+            candidates[f"tsp[{start}]"] = _length(dist, local[start])
+        # Kicking the greedy optimum reproduces TSPOrdering exactly (so best <= tsp); another
+        # start is kicked too only when its local optimum is already shorter.
+        seed = _seed(self.random_state)
+        finals = {"greedy": self._kick(dist, local["greedy"], seed)}
+        runner_up = min(starts[1:], key=lambda s: candidates[f"tsp[{s}]"])
+        if candidates[f"tsp[{runner_up}]"] < candidates["tsp[greedy]"]:
+            finals[runner_up] = self._kick(dist, local[runner_up], seed)
+        for start, order in finals.items():
+            candidates[f"best[{start}]"] = _length(dist, order)
+        self.start_ = min(finals, key=lambda s: candidates[f"best[{s}]"])
+        self.candidates_ = candidates
+        return orient_direction(finals[self.start_])
+
+    def _kick(self, dist: np.ndarray, order: np.ndarray, seed: int) -> np.ndarray:
+        return kick_search(
+            dist, order, n_kicks=self.n_kicks, max_segment=self.max_segment, random_state=seed
+        )
+
+
+def _length(dist: np.ndarray, order: np.ndarray) -> float:
+    return float(dist[order[:-1], order[1:]].sum())

@@ -1,0 +1,133 @@
+"""``volviz export``: voxel files (VTI, NRRD, NIfTI, MetaImage, npy, legacy .vox, ...) and XDMF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from volviz.cli.options import force_option, info_line
+
+FORMAT_NAMES = ["vti", "nrrd", "nifti", "mhd", "npy", "legacy-vox", "magicavoxel", "binvox"]
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("-o", "--out", type=click.Path(dir_okay=False), help="Voxel file to write.")
+@click.option("--layer", help="Layer key (see `volviz info`).")
+@click.option("--image", "images", multiple=True, help="Image index or name (repeatable).")
+@click.option("--all-images", is_flag=True, help="Every image as 4D (nrrd, nifti, npy).")
+@click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), help="Default: from suffix.")
+@click.option("--ordering", default=None, help="Apply a stored ordering (see `volviz order`).")
+@click.option(
+    "--normalize",
+    type=click.Choice(["none", "minmax", "percentile", "channel"]),
+    default="none",
+    show_default=True,
+    help="Display scaling to 0..1 before writing (legacy-vox, magicavoxel, binvox scale "
+    "themselves).",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "float16", "uint8"]),
+    default="float32",
+    show_default=True,
+    help="uint8 = rint(normalized * 255); implies --normalize minmax unless given.",
+)
+@click.option("--spacing", default="1,1,1", show_default=True, help="Voxel size C,H,W.")
+@click.option("--threshold", type=float, default=None, help="magicavoxel/binvox occupancy.")
+@click.option("--cmap", default=None, help="magicavoxel palette colormap.")
+@click.option("--xdmf", type=click.Path(dir_okay=False), help="Write an XDMF sidecar instead.")
+@force_option
+@click.pass_context
+def export(
+    ctx: click.Context,
+    file: str,
+    out: str | None,
+    layer: str | None,
+    images: tuple[str, ...],
+    all_images: bool,
+    fmt: str | None,
+    ordering: str | None,
+    normalize: str,
+    dtype: str,
+    spacing: str,
+    threshold: float | None,
+    cmap: str | None,
+    xdmf: str | None,
+    force: bool,
+) -> None:
+    """Export LAYER of FILE for one image (or all, 4D) to a voxel file other tools open.
+
+    Axes everywhere: x = column, y = row, z = channel. Layer, images, normalization and the
+    channel order are written into the format's metadata where it has a place for them.
+    """
+    import numpy as np
+
+    import exporters
+    from volviz.store import Store
+    from volviz.store.views import layer_view
+
+    spc = _triple(spacing)
+    if xdmf:
+        _export_xdmf(ctx, file, xdmf, spc, force)
+        return
+    if not out or not layer:
+        raise click.UsageError("--out and --layer are required (or --xdmf)")
+    if dtype == "uint8" and normalize == "none":
+        normalize = "minmax"
+    options = {k: v for k, v in (("threshold", threshold), ("cmap", cmap)) if v is not None}
+    with Store(file) as store:
+        chosen = None if all_images else list(images or ["0"])
+        view = layer_view(store, layer, chosen, ordering=ordering, normalization=normalize)
+    data = view.data
+    if dtype == "uint8":
+        data = np.rint(data * 255).astype(np.uint8)
+    elif dtype == "float16":
+        data = data.astype(np.float16)
+    written = exporters.write_volume(
+        out,
+        data,
+        fmt=fmt,  # type: ignore[arg-type]
+        spacing=spc,
+        metadata=view.metadata,
+        overwrite=force,
+        **options,
+    )
+    for path in written:
+        info_line(ctx, f"wrote {path}")
+
+
+def _export_xdmf(
+    ctx: click.Context, file: str, xdmf: str, spacing: tuple[float, float, float], force: bool
+) -> None:
+    import exporters
+    from volviz.store import Store
+
+    with Store(file) as store:
+        entries = []
+        for layer in store.layers:
+            ds = store.activations(layer)
+            if ds.dtype.itemsize == 4:  # XDMF cannot describe float16
+                entries.append((ds.name, ds.shape, ds.dtype, layer))
+    if not entries:
+        raise click.ClickException(
+            f"{file}: no float32 layers for XDMF (float16 is not describable)"
+        )
+    path = exporters.write_xdmf(xdmf, file, entries, spacing=spacing, overwrite=force)
+    info_line(ctx, f"wrote {path} ({len(entries)} layers; open it in ParaView or VisIt)")
+
+
+def _triple(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or min(values) <= 0:
+        raise click.BadParameter(
+            f"{text!r} is not three positive numbers C,H,W", param_hint="--spacing"
+        )
+    return values  # type: ignore[return-value]
+
+
+__all__ = ["Path", "export"]
