@@ -22,7 +22,22 @@ ENCODINGS = {
     "layers": "1.0",
     "layer": "1.0",
     "activations": "1.0",
+    # weight gradients, class comparisons and 2-D attributions (volviz/store/results.py)
+    "gradients": "1.0",
+    "gradient-run": "1.0",
+    "weight-gradient": "1.0",
+    "gradient-per-image": "1.0",
+    "gradient-aggregate": "1.0",
+    "class-index": "1.0",
+    "comparisons": "1.0",
+    "comparison": "1.0",
+    "comparison-layer": "1.0",
+    "attributions": "1.0",
+    "attribution": "1.0",
+    "attribution-array": "1.0",
     "ordering": "1.0",
+    "analysis": "1.0",
+    "layer-stats": "1.0",
 }
 ACTIVATION_AXES = ["sample", "channel", "y", "x"]
 TOP_K = 5

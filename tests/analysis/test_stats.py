@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from volviz.analysis.stats import layer_stats
+from volviz.cli.main import cli
+from volviz.errors import VolvizError
+from volviz.store import Store, StoreWriter
+from volviz.store.analysis import load_stats
+
+
+def hand_built() -> np.ndarray:
+    """(N=3, C=4, H=2, W=3) activations with known statistics.
+
+    channel 0: all zero (dead); channel 1: 1..18 (always on);
+    channel 2: -1 everywhere except 9.0 at image 1, row 1, col 2 and 4.0 at image 2, (0, 0);
+    channel 3: -2 x channel 1 (correlation -1 with it, never positive: dead too).
+    """
+    acts = np.zeros((3, 4, 2, 3), np.float32)
+    acts[:, 1] = np.arange(1, 19, dtype=np.float32).reshape(3, 2, 3)
+    acts[:, 2] = -1.0
+    acts[1, 2, 1, 2] = 9.0
+    acts[2, 2, 0, 0] = 4.0
+    acts[:, 3] = -2.0 * acts[:, 1]
+    return acts
+
+
+def test_statistics_of_hand_built_activations():
+    acts = hand_built()
+    s = layer_stats(acts, "L", top_k=2)
+    np.testing.assert_allclose(s.mean, [0.0, 9.5, (9 + 4 - 16) / 18, -19.0])
+    np.testing.assert_allclose(s.std[1], np.std(np.arange(1, 19)))
+    np.testing.assert_array_equal(s.dead, [0, 3])
+    np.testing.assert_array_equal(s.always_on, [1])
+    np.testing.assert_allclose(s.fraction_positive, [0, 1, 2 / 18, 0])
+    assert s.sparsity == pytest.approx(1 - (1 + 2 / 18) / 4)
+    # channel 2 peaks at image 1 (9.0 at row 1, col 2), then image 2 (4.0 at row 0, col 0)
+    np.testing.assert_array_equal(s.top_image[2], [1, 2])
+    np.testing.assert_array_equal(s.top_row[2], [1, 0])
+    np.testing.assert_array_equal(s.top_col[2], [2, 0])
+    np.testing.assert_array_equal(s.top_value[2], [9.0, 4.0])
+    np.testing.assert_array_equal(s.top_image[1], [2, 1])  # 18 on image 2, 12 on image 1
+    assert s.correlation[1, 3] == pytest.approx(-1.0)
+    assert s.correlation[0, 1] == 0.0 and s.correlation[0, 0] == 1.0  # constant channel
+    want = np.corrcoef(acts[:, 1:3].transpose(1, 0, 2, 3).reshape(2, -1))[0, 1]
+    assert s.correlation[1, 2] == pytest.approx(want, rel=1e-5)
+    assert sorted(s.correlation_order.tolist()) == [0, 1, 2, 3]
+
+
+def test_bad_layers_are_clear_errors():
+    with pytest.raises(VolvizError, match=r"shape \(0, 4, 2, 3\)"):
+        layer_stats(np.zeros((0, 4, 2, 3)), "L")
+    bad = hand_built()
+    bad[1, 1, 0, 0] = np.nan
+    with pytest.raises(VolvizError, match="image 1 holds NaN"):
+        layer_stats(bad, "L")
+    with pytest.raises(VolvizError, match="--top-k 0"):
+        layer_stats(hand_built(), "L", top_k=0)
+
+
+def test_analyze_command_stores_and_summarizes(tmp_path):
+    path = tmp_path / "s.h5"
+    records = [{"source": "x", "name": f"im{i}", "label": "", "sha256": ""} for i in range(3)]
+    attrs = {"model": "m", "created": "now", "volviz_version": "0"}
+    with StoreWriter(path, attrs=attrs) as writer:
+        writer.append(records, {"conv": hand_built()})
+    result = CliRunner().invoke(cli, ["analyze", str(path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "conv" in result.output and "1 on im2 (18)" in result.output and "72.2%" in result.output
+    with Store(path) as store:
+        stored = load_stats(store, "conv")
+    np.testing.assert_array_equal(stored.top_image[2], [1, 2, 0])
+    assert stored.n_images == 3
+    again = CliRunner().invoke(cli, ["analyze", str(path)])
+    assert again.exit_code == 1 and "pass --force" in again.output
