@@ -24,6 +24,8 @@ def test_demo_end_to_end(tmp_path, needs_gl):
     for name in names:
         pixels = np.asarray(Image.open(out / f"{name}_conv_stem.png").convert("L"), dtype=float)
         assert pixels.std() > 10
+    report = (out / "report" / "index.html").read_text()
+    assert "_conv_stem" in report and "_conv_head" in report and "espresso" in report
     again = CliRunner().invoke(cli, ["-q", "demo", "--out", str(out)])
     assert again.exit_code == 1 and "exists; pass --force" in again.output
     quiet = CliRunner().invoke(cli, ["-q", "demo", "--out", str(out), "--force"])

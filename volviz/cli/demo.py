@@ -32,7 +32,8 @@ def demo(ctx: click.Context, out: str, device: str, force: bool) -> None:
     """EfficientNet-Lite0 (embedded ImageNet weights) on bundled photos, end to end.
 
     Prints top-5 predictions, writes every conv layer's activations to OUT/demo.h5,
-    validates it, and renders the stem conv's volume of each photo to OUT/*.png.
+    validates it, renders the stem conv's volume of each photo to OUT/*.png, and writes an
+    HTML report of six layers to OUT/report/index.html.
     """
     from volviz.capture.extract import capture
     from volviz.capture.models import load_model
@@ -58,10 +59,15 @@ def demo(ctx: click.Context, out: str, device: str, force: bool) -> None:
         info_line(ctx, f"wrote {store_path} ({len(store.layers)} conv layers), valid")
         volumes = [(r["name"], store.volume(DEMO_LAYER, i)) for i, r in enumerate(store.inputs)]
     pngs = _render_all(ctx, folder, volumes, force=force)
+    from volviz.report.html import build_report
+
+    with progress_bar(ctx, "writing the report") as update:
+        page = build_report(store_path, folder / "report", force=force, progress=update)
     if quiet(ctx):
         return
     for png in pngs:
         console().print(f"wrote {png}")
+    console().print(f"wrote {page}  (open it in a browser)")
     info_line(ctx, f"next: volviz info {store_path}")
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from volviz import __version__
-from volviz.cli import analyze, capture, demo, export, heatmap, inspect, order, render
+from volviz.cli import analyze, capture, demo, export, heatmap, inspect, order, render, report
 
 
 class VolvizGroup(click.Group):
@@ -49,6 +49,7 @@ cli.add_command(inspect.validate)
 cli.add_command(render.render)
 cli.add_command(order.order)
 cli.add_command(analyze.analyze)
+cli.add_command(report.report)
 cli.add_command(export.export)
 cli.add_command(heatmap.heatmap)
 

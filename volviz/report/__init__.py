@@ -1,0 +1,1 @@
+"""The HTML report: one self-contained folder (index.html + images + voxel files)."""
