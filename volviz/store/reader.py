@@ -25,13 +25,14 @@ class Store:
     ...     vol = store.volume("_conv_stem", "chelsea")  # (C, H, W) float32
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, swmr: bool = False) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             msg = f"FILE {str(self.path)!r} does not exist"
             raise StoreError(msg)
         try:
-            self.file = h5py.File(self.path, "r")
+            # swmr: follow a file that volviz.track is still appending to (refresh()).
+            self.file = h5py.File(self.path, "r", swmr=swmr)
         except OSError as exc:
             msg = f"FILE {str(self.path)!r} is not a readable HDF5 file ({exc})"
             raise StoreError(msg) from exc
