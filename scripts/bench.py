@@ -1,6 +1,7 @@
 """volviz benchmarks. `python scripts/bench.py NAME` prints one JSON object on its last line.
 
-NAME: capture | store | memory | ordering | export | all
+NAME: capture | store | memory | ordering | export | gradients | render | scale | track | all
+(the last six live in scripts/bench_NAME.py, each also runnable on its own).
 Ratios are measured side by side in one process run; torch runs on 1 thread.
 """
 
@@ -216,6 +217,10 @@ BENCHES: dict[str, Callable[[], dict[str, Any]]] = {
     "memory": bench_memory,
     "ordering": lambda: bench_module("ordering"),
     "export": lambda: bench_module("export"),
+    "gradients": lambda: bench_module("gradients"),
+    "render": lambda: bench_module("render"),
+    "scale": lambda: bench_module("scale"),
+    "track": lambda: bench_module("track"),
 }
 
 

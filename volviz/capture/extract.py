@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -14,13 +13,21 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
 from volviz.capture.hooks import capture_outputs, eval_mode
-from volviz.capture.inputs import resolve_inputs
 from volviz.capture.layers import layer_attributes, resolve_layers
 from volviz.capture.models import IMAGENET, LoadedModel, Preprocess
+from volviz.capture.stream import (
+    Batch,
+    dataset_batches,
+    loader_batches,
+    pending,
+    source_dataset,
+)
 from volviz.errors import InputError
-from volviz.store.writer import StoreWriter, check_target
+from volviz.store.partial import ResumableWriter
+from volviz.store.writer import check_target
 
 Progress = Callable[[int, int], None]
 
@@ -37,7 +44,7 @@ def as_loaded(model: LoadedModel | nn.Module, preprocess: Preprocess | None = No
 
 def capture(
     model: LoadedModel | nn.Module,
-    inputs: Sequence[str] | torch.Tensor,
+    inputs: Sequence[str] | torch.Tensor | Dataset | DataLoader,
     out: str | os.PathLike[str],
     *,
     layers: Sequence[str] = ("conv",),
@@ -47,6 +54,9 @@ def capture(
     force: bool = False,
     progress: Progress | None = None,
     command: str = "",
+    resume: bool = False,
+    num_workers: int = 0,
+    pin_memory: bool | None = None,
 ) -> Path:
     """Run ``inputs`` through ``model`` and store the outputs of ``layers`` in ``out``.
 
@@ -54,16 +64,27 @@ def capture(
     ----------
     model : LoadedModel or nn.Module
         From ``load_model``, or any module (its preprocessing is then ImageNet's).
-    inputs : sequence of str, or Tensor of shape (N, 3, H, W)
-        Image files, folders, globs, ``sample:NAME``; or an already preprocessed batch.
+    inputs : sequence of str, Tensor of shape (N, 3, H, W), Dataset or DataLoader
+        Image files, folders, globs, ``sample:NAME``; an already preprocessed batch; a torch
+        Dataset whose items are ``x`` or ``(x, label)``; or a DataLoader of such batches
+        (its own batch size is used).
     out : path-like
-        The store to write. Nothing appears there unless the whole capture succeeds.
+        The store to write. Nothing appears there unless the whole capture succeeds; an
+        interrupted capture is kept beside it (``.NAME.partial``) for ``resume``.
     layers : sequence of str
         Dotted module names, glob patterns, or ``conv`` for every convolution.
     batch_size : int
-        Images per forward; memory is bounded by about two batches, whatever N is.
+        Images per forward; memory is bounded by a few batches, whatever N is.
     progress : callable, optional
-        Called as ``progress(done, total)`` after each batch.
+        Called as ``progress(done, total)`` after each batch (``total`` is None for a
+        DataLoader without a length).
+    resume : bool
+        Continue an unfinished capture of ``out``: inputs already stored (by content hash)
+        are skipped; the result has the same content as an uninterrupted run.
+    num_workers : int
+        DataLoader worker processes decoding images (0: one background thread).
+    pin_memory : bool, optional
+        Page-locked batches for a faster copy to a GPU (default: when the model is on CUDA).
 
     Returns
     -------
@@ -75,13 +96,19 @@ def capture(
         msg = f"--batch-size {batch_size} must be at least 1"
         raise InputError(msg)
     names = resolve_layers(loaded.module, layers)
-    items, batches = _batches(inputs, loaded.preprocess, batch_size)
+    source = inputs if isinstance(inputs, DataLoader) else source_dataset(inputs, loaded.preprocess)
     check_target(Path(out), force=force)
     modules = dict(loaded.module.named_modules())
+    if isinstance(source, DataLoader):
+        batch_size = source.batch_size or 1
     attrs = provenance(loaded, names, batch_size=batch_size, dtype=dtype, command=command)
+    settings = {k: attrs[k] for k in RESUME_SETTINGS} | {"compress": compress}
+    pin = loaded.device.type == "cuda" if pin_memory is None else pin_memory
     with (
-        StoreWriter(
+        ResumableWriter(
             out,
+            settings=settings,
+            resume=resume,
             force=force,
             dtype=dtype,
             compress=compress,
@@ -93,17 +120,51 @@ def capture(
         capture_outputs(loaded.module, names) as outputs,
         torch.no_grad(),
     ):
-        done = 0
+        total, batches = _stream(source, writer.stored, batch_size, num_workers, pin)
+        done = writer.n_images
         for records, x in batches:
-            logits = loaded.module(x.to(loaded.device))
+            logits = loaded.module(x.to(loaded.device, non_blocking=pin))
             arrays = {k: v.cpu().numpy() for k, v in outputs.items()}
             layer_attrs = {k: _layer_attrs(modules, k) for k in arrays}
             logits_np = logits.cpu().numpy() if isinstance(logits, torch.Tensor) else None
             writer.append(records, arrays, logits_np, layer_attrs)
             done += len(records)
             if progress:
-                progress(done, len(items))
+                progress(done, total if total is not None else done)
     return Path(out)
+
+
+# Provenance that must not change between an interrupted run and its resume.
+RESUME_SETTINGS = (
+    "model",
+    "weights",
+    "weights_sha256",
+    "seed",
+    "preprocess",
+    "captured_layers",
+    "batch_size",
+    "dtype",
+)
+
+
+def _stream(
+    source: Dataset | DataLoader,
+    stored: Counter[str],
+    batch_size: int,
+    num_workers: int,
+    pin: bool,
+) -> tuple[int | None, Iterator[Batch]]:
+    """Total number of images and the batches still to capture."""
+    if isinstance(source, DataLoader):
+        try:
+            total: int | None = len(source.dataset)  # type: ignore[arg-type]
+        except TypeError:
+            total = None
+        return total, loader_batches(source, stored)
+    todo = pending(source, stored)
+    done = sum(stored.values())
+    batches = dataset_batches(source, todo, batch_size, num_workers=num_workers, pin_memory=pin)
+    return done + len(todo), batches
 
 
 def _layer_attrs(modules: dict[str, nn.Module], key: str) -> dict[str, Any]:
@@ -111,66 +172,11 @@ def _layer_attrs(modules: dict[str, nn.Module], key: str) -> dict[str, Any]:
     return {**layer_attributes(modules[name]), "module": name, "call": int(call or 0)}
 
 
-Batch = tuple[list[dict[str, str]], torch.Tensor]
-
-
-def _batches(
-    inputs: Sequence[str] | torch.Tensor, preprocess: Preprocess, batch_size: int
-) -> tuple[list[Any], Iterator[Batch]]:
-    if isinstance(inputs, torch.Tensor):
-        if inputs.ndim != 4:
-            msg = f"inputs tensor has shape {tuple(inputs.shape)}, expected (N, C, H, W)"
-            raise InputError(msg)
-        starts = list(range(0, len(inputs), batch_size))
-        return list(range(len(inputs))), _prefetch(
-            starts, lambda s: _tensor_batch(inputs, s, batch_size)
-        )
-    items = resolve_inputs(list(inputs))
-    transform = preprocess.transform()
-
-    def prepare(start: int) -> Batch:
-        batch = items[start : start + batch_size]
-        records = [
-            {"source": i.source, "name": i.name, "label": i.label, "sha256": i.sha256()}
-            for i in batch
-        ]
-        return records, torch.stack([transform(i.load()) for i in batch])
-
-    return items, _prefetch(list(range(0, len(items), batch_size)), prepare)
-
-
-def _tensor_batch(x: torch.Tensor, start: int, batch_size: int) -> Batch:
-    chunk = x[start : start + batch_size].float()
-    records = [
-        {
-            "source": "tensor",
-            "name": f"tensor[{start + i}]",
-            "label": "",
-            "sha256": hashlib.sha256(t.cpu().numpy().tobytes()).hexdigest(),
-        }
-        for i, t in enumerate(chunk)
-    ]
-    return records, chunk
-
-
-def _prefetch(starts: list[int], prepare: Callable[[int], Batch]) -> Iterator[Batch]:
-    """Yield ``prepare(s)`` for each start, preparing the next batch on a thread meanwhile.
-
-    Decoding, resizing and hashing release the GIL, so they overlap the model's forward.
-    """
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(prepare, starts[0]) if starts else None
-        for k in range(len(starts)):
-            assert pending is not None
-            ready = pending.result()
-            pending = pool.submit(prepare, starts[k + 1]) if k + 1 < len(starts) else None
-            yield ready
-
-
 def provenance(loaded: LoadedModel, layers: Sequence[str], **extra: Any) -> dict[str, Any]:
     """Root attributes recording how a store was made."""
+    from importlib.metadata import version
+
     import h5py
-    import torchvision
 
     import volviz
 
@@ -187,7 +193,8 @@ def provenance(loaded: LoadedModel, layers: Sequence[str], **extra: Any) -> dict
         "versions": {
             "volviz": volviz.__version__,
             "torch": torch.__version__,
-            "torchvision": torchvision.__version__,
+            # Read from metadata: importing torchvision costs ~1 s (torch._dynamo) here.
+            "torchvision": version("torchvision"),
             "h5py": h5py.__version__,
             "numpy": np.__version__,
             "python": platform.python_version(),

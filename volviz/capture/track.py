@@ -62,6 +62,7 @@ class Tracker:
         self.probe = probe.detach().clone()
         self.every = every
         self.file: h5py.File | None = None
+        self._datasets: dict[tuple[str, str], h5py.Dataset] = {}
         self.steps_recorded = 0
 
     def step(self, step: int, *, epoch: int = -1, loss: float = float("nan")) -> bool:
@@ -84,21 +85,20 @@ class Tracker:
             self._create(acts, weights)
         assert self.file is not None
         t = self.steps_recorded
+        ds = self._datasets
         for key, value in acts.items():
-            group = self.file["layers"][key]
-            group["activations"][...] = value
-            _append(group["timeline_activations"], t, value)
+            ds[key, "activations"][...] = value
+            _append(ds[key, "timeline_activations"], t, value)
             if key in weights:
                 w = weights[key]
-                _append(group["weight"], t, w.detach().cpu().numpy())
+                _append(ds[key, "weight"], t, w.detach().cpu().numpy())
                 grad = w.grad
                 g = np.full(w.shape, np.nan, np.float32) if grad is None else grad.cpu().numpy()
-                _append(group["weight_grad"], t, g)
-        line = self.file["timeline"]
+                _append(ds[key, "weight_grad"], t, g)
         # "step" goes last: its length is what readers count as complete records.
         columns = (("epoch", epoch), ("loss", loss), ("wall_time", time.time()), ("step", step))
         for key, item in columns:
-            _append(line[key], t, np.asarray(item))
+            _append(ds["timeline", key], t, np.asarray(item))
         self.steps_recorded = t + 1
         self.file.flush()
 
@@ -139,6 +139,9 @@ class Tracker:
             _layer(layers, key, index, value, modules, weights.get(key))
         f.swmr_mode = True  # from here on: only appends, which SWMR readers can follow
         self.file = f
+        for key, group in (("timeline", line), *layers.items()):
+            for name, ds in group.items():
+                self._datasets[key, name] = ds
 
 
 def _layer(

@@ -27,6 +27,18 @@ from volviz.cli.options import force_option, info_line, model_options, progress_
     "--dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True
 )
 @click.option("--compress", is_flag=True, help="gzip+shuffle the activation datasets.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue an interrupted capture of OUT, skipping images already stored.",
+)
+@click.option(
+    "--workers",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Processes decoding images (0: one background thread).",
+)
 @model_options
 @force_option
 @click.pass_context
@@ -39,6 +51,8 @@ def capture(
     batch_size: int,
     dtype: str,
     compress: bool,
+    resume: bool,
+    workers: int,
     weights: str | None,
     seed: int,
     device: str,
@@ -47,6 +61,9 @@ def capture(
     """Capture activations of INPUTS (files, folders, globs, sample:NAME) into a store.
 
     Example: volviz capture sample:chelsea photos/ -o acts.h5 --layers conv
+
+    An interrupted run (Ctrl-C, kill, crash) keeps what it stored in a hidden .OUT.partial
+    beside OUT; the same command with --resume continues it.
     """
     from volviz.capture.extract import capture as run_capture
     from volviz.capture.models import load_model
@@ -68,6 +85,8 @@ def capture(
             dtype=dtype,
             compress=compress,
             force=force,
+            resume=resume,
+            num_workers=workers,
             progress=update,
             command=shlex.join(["volviz", *sys.argv[1:]]),
         )

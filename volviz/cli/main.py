@@ -7,7 +7,21 @@ from typing import Any
 import click
 
 from volviz import __version__
-from volviz.cli import analyze, capture, demo, export, heatmap, inspect, order, render, report
+from volviz.cli import (
+    analyze,
+    attribute,
+    capture,
+    dataset,
+    demo,
+    export,
+    gradients,
+    heatmap,
+    inspect,
+    order,
+    render,
+    report,
+    view,
+)
 
 
 class VolvizGroup(click.Group):
@@ -44,14 +58,21 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 cli.add_command(demo.demo)
 cli.add_command(inspect.layers)
 cli.add_command(capture.capture)
+cli.add_command(dataset.dataset)
 cli.add_command(inspect.info)
 cli.add_command(inspect.validate)
 cli.add_command(render.render)
+cli.add_command(view.view)
 cli.add_command(order.order)
 cli.add_command(analyze.analyze)
 cli.add_command(report.report)
 cli.add_command(export.export)
 cli.add_command(heatmap.heatmap)
+cli.add_command(gradients.gradients)
+cli.add_command(gradients.compare)
+cli.add_command(gradients.importance)
+cli.add_command(gradients.import_)
+cli.add_command(attribute.attribute)
 
 
 def main(argv: list[str] | None = None) -> Any:

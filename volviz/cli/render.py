@@ -1,67 +1,298 @@
-"""``volviz render``: one layer's volume for one image, offscreen, to a PNG."""
+"""``volviz render``: any scene of a store (or .npy arrays) to PNG, GIF/MP4 or HTML, offscreen."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from volviz.cli.options import force_option, info_line
 
+SCENES = ("volume", "threshold", "isosurface", "slices", "channel", "stack", "compare")
+OUT_SUFFIXES = (".png", ".gif", ".mp4", ".html")
+
 
 @click.command()
-@click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--layer", required=True, help="Layer key as listed by `volviz info`.")
-@click.option("--image", default="0", show_default=True, help="Image index or name.")
-@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--scene", type=click.Choice(SCENES), default="volume", show_default=True)
+@click.option("--layer", "layers", multiple=True, help="Layer key (repeat for compare).")
+@click.option("--image", "images", multiple=True, help="Image index or name (repeat for compare).")
+@click.option(
+    "-o", "--out", required=True, type=click.Path(dir_okay=False), help="PNG, GIF, MP4 or HTML."
+)
 @click.option(
     "--normalize",
-    type=click.Choice(["percentile", "minmax", "channel"]),
-    default="percentile",
-    show_default=True,
-    help="Display scaling (the stored data stays raw).",
+    type=click.Choice(["percentile", "minmax", "channel", "symmetric"]),
+    default=None,
+    help="Display scaling (the stored data stays raw). [default: percentile; "
+    "symmetric for weights/gradients]",
 )
-@click.option("--cmap", default="inferno", show_default=True)
+@click.option("--cmap", default=None, help="Colour map. [default: inferno; coolwarm if symmetric]")
+@click.option(
+    "--preset",
+    type=click.Choice(["ramp", "linear", "sigmoid", "sparse", "diverging"]),
+    default=None,
+    help="Opacity transfer function. [default: ramp; diverging if symmetric]",
+)
+@click.option("--opacity-scale", type=float, default=1.0, show_default=True)
+@click.option("--spacing", default="auto", show_default=True, help="auto or DZ,DY,DX (box shape).")
+@click.option("--level", type=float, help="Threshold as a raw value (threshold/isosurface).")
+@click.option("--percentile", type=float, help="Threshold as a percentile (default 95).")
+@click.option("--channel", type=int, help="Original channel index (channel, slices).")
+@click.option("--row", type=int, help="Row of the row plane (slices).")
+@click.option("--column", type=int, help="Column of the column plane (slices).")
+@click.option("--ordering", help="Show channels in this stored ordering.")
+@click.option(
+    "--gap", type=int, default=0, show_default=True, help="Empty slices between clusters."
+)
+@click.option("--bands", is_flag=True, help="Colour bands beside the volume per cluster.")
+@click.option("--difference", is_flag=True, help="compare: add a panel with a - b.")
+@click.option("--npy", "npys", multiple=True, type=click.Path(dir_okay=False), help=".npy array.")
+@click.option("--dataset", "datasets", multiple=True, help="HDF5 dataset path inside FILE.")
+@click.option(
+    "--reduce",
+    type=click.Choice(["sum", "abs", "l2"]),
+    default="sum",
+    show_default=True,
+    help="Input-channel reduction of (O, I, kh, kw) weights/gradients.",
+)
+@click.option("--columns", type=int, help="stack: layers per row.")
+@click.option("--channel-scale", type=click.Choice(["sqrt", "linear"]), default="sqrt")
+@click.option("--frames", type=int, default=36, show_default=True, help="GIF/MP4 frames.")
+@click.option("--fps", type=int, default=12, show_default=True)
 @click.option("--size", default="800x600", show_default=True, help="Window WIDTHxHEIGHT.")
+@click.option(
+    "--time",
+    "over_time",
+    is_flag=True,
+    help="A training run (volviz.track): one frame per recorded step (GIF/MP4, HTML with a "
+    "step slider, PNG contact sheet of up to 8 steps).",
+)
+@click.option(
+    "--time-ordering",
+    type=click.Choice(["none", "first", "final"]),
+    default=None,
+    help="--time: channel order for every frame, fitted once ('best') on the first or final "
+    "step. [default: final; --ordering NAME uses a stored one]",
+)
+@click.option(
+    "--series",
+    type=click.Choice(["activations", "weight", "weight_grad"]),
+    default="activations",
+    show_default=True,
+    help="--time: probe activations of --image, or the conv weights / weight gradients "
+    "(reduced over inputs by --reduce).",
+)
 @force_option
 @click.pass_context
-def render(
-    ctx: click.Context,
-    file: str,
-    layer: str,
-    image: str,
-    out: str,
-    normalize: str,
-    cmap: str,
-    size: str,
-    force: bool,
-) -> None:
-    """Render LAYER of one IMAGE from FILE as a 3D volume into a PNG.
+def render(ctx: click.Context, file: str | None, out: str, force: bool, **opts: Any) -> None:
+    """Render a scene of FILE offscreen into --out (.png, .gif/.mp4 orbit, .html page).
 
-    Axes: x = column, y = row, z = channel.
+    Axes: x = column, y = row, z = channel. Scenes: volume, threshold (voxels at or above
+    --level/--percentile), isosurface, slices (three planes), channel (one map), stack
+    (every conv layer of one image), compare (2-4 --image/--layer/--npy/--dataset, or one
+    layer in original vs --ordering order). Weights and gradients (O, I, kh, kw) come in
+    with --npy or --dataset and are reduced over I by --reduce.
+
+    --time animates a training run written by volviz.track over its recorded steps, with one
+    channel order and one display range for all frames (--frames N: at most N steps).
     """
-    from volviz.render.volume import save_screenshot, volume_plotter
-    from volviz.store import Store
+    from volviz.render.volume import Style, parse_spacing
 
-    window = _parse_size(size)
     target = Path(out)
-    if target.suffix.lower() != ".png":
-        raise click.BadParameter(f"{out!r} must end in .png", param_hint="--out")
+    suffix = target.suffix.lower()
+    if suffix not in OUT_SUFFIXES:
+        raise click.BadParameter(
+            f"{out!r} must end in {', '.join(OUT_SUFFIXES)}", param_hint="--out"
+        )
     if target.exists() and not force:
         raise click.ClickException(f"output {out!r} exists; pass --force to replace it")
-    with Store(file) as store:
-        index = store.image_index(image)
-        volume = store.volume(layer, index)
-        name = store.inputs[index]["name"]
-    plotter = volume_plotter(
-        volume,
-        title=f"{layer}  image {index} ({name})  {'x'.join(map(str, volume.shape))}",
-        normalization=normalize,
-        cmap=cmap,
-        window_size=window,
+    signed = bool(opts["npys"] or opts["datasets"])
+    signed |= opts["over_time"] and opts["series"] != "activations"
+    norm = opts["normalize"] or ("symmetric" if signed else "percentile")
+    symmetric = norm == "symmetric"
+    style = Style(
+        normalization=norm,
+        cmap=opts["cmap"] or ("coolwarm" if symmetric else "inferno"),
+        preset=opts["preset"] or ("diverging" if symmetric else "ramp"),
+        opacity_scale=opts["opacity_scale"],
+        spacing=parse_spacing(opts["spacing"]),
+        window_size=_parse_size(opts["size"]),
     )
-    save_screenshot(plotter, target)
+    if opts["over_time"]:
+        _render_time(ctx, file, target, opts, style)
+    else:
+        _write(_build(file, opts, style), target, suffix, opts)
     info_line(ctx, f"wrote {out}")
+
+
+def _render_time(
+    ctx: click.Context, file: str | None, target: Path, opts: dict[str, Any], style: Any
+) -> None:
+    """``--time``: the chosen layer's series over recorded steps, in one stable order."""
+    from volviz.render import animate, html, timeline
+    from volviz.render.load import read_ordering
+    from volviz.render.ordered import ChannelOrder
+    from volviz.store import Store
+    from volviz.store.timeline import Timeline
+
+    if file is None or opts["npys"] or opts["datasets"]:
+        raise click.UsageError("--time needs FILE (a store written by volviz.track)")
+    if opts["scene"] != "volume":
+        raise click.UsageError(f"--time draws --scene volume, not --scene {opts['scene']}")
+    if len(opts["layers"]) != 1 or len(opts["images"]) > 1:
+        raise click.UsageError("--time takes one --layer NAME and at most one --image")
+    if opts["ordering"] and opts["time_ordering"]:
+        raise click.UsageError("give --ordering NAME (stored) or --time-ordering, not both")
+    layer = opts["layers"][0]
+    with Store(file) as store:
+        line = Timeline(store)
+        image = store.image_index(opts["images"][0] if opts["images"] else "0")
+        frames = timeline.pick_frames(
+            line.n_steps, opts["frames"] if _given(ctx, "frames") else None
+        )
+        series = timeline.load_series(
+            line, layer, image=image, data=opts["series"], reduce=opts["reduce"], frames=frames
+        )
+        order: ChannelOrder | None
+        if opts["ordering"]:
+            order = read_ordering(store, layer, opts["ordering"])
+        else:
+            order = timeline.stable_order(series.volumes, opts["time_ordering"] or "final")
+    scene = timeline.TimeScene(
+        series, style=style, order=order, gap=opts["gap"], bands=opts["bands"]
+    )
+    suffix = target.suffix.lower()
+    if suffix == ".png":
+        timeline.write_sheet(scene, target, columns=opts["columns"])
+    elif suffix == ".html":
+        html.write_time_html(scene, target)
+    else:
+        fps = opts["fps"] if _given(ctx, "fps") else 4  # a few records: slower than orbits
+        animate.write_time_animation(scene, target, fps=fps)
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    return ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+
+
+def _build(file: str | None, opts: dict[str, Any], style: Any) -> Any:
+    from volviz.render import compare, scenes, stack, volume
+
+    scene = opts["scene"]
+    if scene == "stack":
+        return stack.stack_plotter(
+            _stack_layers(file, opts),
+            title=opts.get("_title", ""),
+            style=style,
+            columns=opts["columns"],
+            channel_scale=opts["channel_scale"],
+        )
+    panels = _panels(file, opts)
+    if scene == "compare":
+        return compare.compare_plotter(
+            [p["volume"] for p in panels],
+            [p["title"] for p in panels],
+            style=style,
+            orders=[p["order"] for p in panels],
+            difference=opts["difference"],
+        )
+    if len(panels) != 1:
+        raise click.UsageError(f"--scene {scene} shows one volume; use --scene compare for more")
+    one = panels[0]
+    common = {"title": one["title"], "style": style, "order": one["order"]}
+    ordered = {"gap": opts["gap"], "bands": opts["bands"]}
+    if scene == "volume":
+        return volume.volume_plotter(one["volume"], **common, **ordered)
+    if scene in ("threshold", "isosurface"):
+        return scenes.threshold_plotter(
+            one["volume"],
+            level=opts["level"],
+            percentile=opts["percentile"],
+            smooth=scene == "isosurface",
+            **common,
+            **ordered,
+        )
+    if scene == "slices":
+        planes = {k: opts[k] for k in ("channel", "row", "column")}
+        return scenes.slices_plotter(one["volume"], **planes, **common, **ordered)
+    if opts["channel"] is None:
+        raise click.UsageError("--scene channel needs --channel N (an original channel index)")
+    return scenes.channel_plotter(one["volume"], opts["channel"], **common)
+
+
+def _panels(file: str | None, opts: dict[str, Any]) -> list[dict[str, Any]]:
+    """The volumes to show, each with a title and an optional channel order."""
+    from volviz.render.weights import load_npy
+
+    out: list[dict[str, Any]] = []
+    image_index = int(opts["images"][0]) if opts["images"] and opts["images"][0].isdigit() else None
+    for path in opts["npys"]:
+        vol = load_npy(path, reduce=opts["reduce"], index=image_index)
+        out.append({"volume": vol, "title": _title(Path(path).name, vol), "order": None})
+    if file is None:
+        if not out:
+            raise click.UsageError("give FILE (a volviz store) or --npy ARRAY")
+        return out
+    from volviz.render.load import dataset_volume, read_ordering
+    from volviz.store import Store
+
+    with Store(file) as store:
+        for path in opts["datasets"]:
+            index = store.image_index(opts["images"][0]) if opts["images"] else None
+            vol = dataset_volume(store, path, image=index, reduce=opts["reduce"])
+            out.append({"volume": vol, "title": _title(path, vol), "order": None})
+        if opts["npys"] or opts["datasets"]:
+            return out
+        layers = opts["layers"] or ()
+        if not layers:
+            raise click.UsageError(f"--scene {opts['scene']} needs --layer NAME")
+        images = opts["images"] or ("0",)
+        order = read_ordering(store, layers[0], opts["ordering"]) if opts["ordering"] else None
+        for layer in layers:
+            for image in images:
+                index = store.image_index(image)
+                vol = store.volume(layer, index)
+                name = store.inputs[index]["name"]
+                text = _title(f"{layer}  image {index} ({name})", vol)
+                out.append({"volume": vol, "title": text, "order": order})
+    if opts["scene"] == "compare" and len(out) == 1 and order is not None:
+        first = out[0]
+        return [{**first, "order": None}, {**first, "title": f"ordered: {order.name}"}]
+    return out
+
+
+def _stack_layers(file: str | None, opts: dict[str, Any]) -> list[tuple[str, Any]]:
+    from volviz.render.load import conv_layers
+    from volviz.store import Store
+
+    if file is None:
+        raise click.UsageError("--scene stack needs FILE (a volviz store)")
+    with Store(file) as store:
+        index = store.image_index(opts["images"][0] if opts["images"] else "0")
+        layers = list(opts["layers"]) or conv_layers(store)
+        opts["_title"] = f"image {index} ({store.inputs[index]['name']})"
+        return [(layer, store.volume(layer, index)) for layer in layers]
+
+
+def _title(name: str, volume: Any) -> str:
+    return f"{name}  {'x'.join(map(str, volume.shape))}"
+
+
+def _write(plotter: Any, target: Path, suffix: str, opts: dict[str, Any]) -> None:
+    if suffix == ".png":
+        from volviz.render.volume import save_screenshot
+
+        save_screenshot(plotter, target)
+    elif suffix == ".html":
+        from volviz.render.html import write_html
+
+        write_html(plotter, target)
+    else:
+        from volviz.render.animate import write_orbit
+
+        write_orbit(plotter, target, frames=opts["frames"], fps=opts["fps"])
 
 
 def _parse_size(size: str) -> tuple[int, int]:

@@ -1,29 +1,75 @@
 """Volume rendering of one (C, H, W) array: channels on z, rows on y, columns on x.
 
 ``to_image_data`` is the one place in volviz that turns an array into ``pv.ImageData``.
+The other scene modules (:mod:`~volviz.render.scenes`, :mod:`~volviz.render.stack`,
+:mod:`~volviz.render.compare`) build on the helpers here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyvista as pv
 
 from volviz.errors import VolvizError
+from volviz.render.annotate import (
+    BACKGROUND,
+    add_titles,
+    label_axes,
+    map_camera,
+    scalar_bar_args,
+)
+from volviz.render.ordered import ChannelOrder, arrange, band_meshes
+from volviz.render.transfer import RAMP, opacity_curve
 
-NORMALIZATIONS = ("percentile", "minmax", "channel")
-# Opacity over the normalized 0..1 range: the lowest third is transparent so the
-# strongly active voxels stand out instead of a fog of everything.
-DEFAULT_OPACITY = [0.0, 0.0, 0.02, 0.12, 0.35, 0.7]
+NORMALIZATIONS = ("percentile", "minmax", "channel", "symmetric")
+DEFAULT_OPACITY = RAMP
 DEFAULT_CMAP = "inferno"
-BACKGROUND = "#15171c"
+# Samples along the box diagonal: still frames never take more, interactive frames about this.
+MAX_STILL_SAMPLES = 1000
+_NAMES = {
+    "percentile": "percentile clip 1..99.5",
+    "minmax": "global min-max",
+    "symmetric": "symmetric",
+}
+INTERACTIVE_SAMPLES = 200
+
+
+@dataclass(frozen=True)
+class Style:
+    """How every scene looks: display scaling, colours, opacity, box shape, window."""
+
+    normalization: str = "percentile"
+    cmap: str = DEFAULT_CMAP
+    preset: str = "ramp"
+    opacity_scale: float = 1.0
+    spacing: tuple[float, float, float] | None = None
+    window_size: tuple[int, int] = (800, 600)
+    off_screen: bool = True
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Ray-casting step along rays (world units) and per image pixel (1 = every pixel)."""
+
+    sample_distance: float
+    image_sample_distance: float = 1.0
 
 
 def to_image_data(
-    volume: np.ndarray, spacing: Sequence[float] = (1.0, 1.0, 1.0), name: str = "value"
+    volume: np.ndarray,
+    spacing: Sequence[float] = (1.0, 1.0, 1.0),
+    name: str = "value",
+    *,
+    origin: Sequence[float] = (0.0, 0.0, 0.0),
+    cells: bool = False,
+    extra: dict[str, np.ndarray] | None = None,
 ) -> pv.ImageData:
     """Wrap a (C, H, W) array as ImageData with x = column, y = row, z = channel.
 
@@ -32,36 +78,85 @@ def to_image_data(
     volume : ndarray of shape (C, H, W)
     spacing : (dz, dy, dx)
         Voxel size per axis in the array's own (C, H, W) order.
+    origin : (z0, y0, x0)
+        World position of voxel (0, 0, 0)'s centre, in (C, H, W) order.
+    cells : bool
+        Values on cells (one box per voxel, for thresholds) instead of points.
+    extra : dict of str to ndarray of shape (C, H, W), optional
+        More arrays on the same voxels (a display copy beside raw values).
     """
     if volume.ndim != 3:
         msg = f"volume has shape {volume.shape}, expected (C, H, W)"
         raise VolvizError(msg)
     c, h, w = volume.shape
-    grid = pv.ImageData(dimensions=(w, h, c), spacing=(spacing[2], spacing[1], spacing[0]))
+    step = (spacing[2], spacing[1], spacing[0])
+    corner = (origin[2], origin[1], origin[0])
+    if cells:
+        corner = tuple(o - s / 2 for o, s in zip(corner, step, strict=True))  # type: ignore[assignment]
+        grid = pv.ImageData(dimensions=(w + 1, h + 1, c + 1), spacing=step, origin=corner)
+    else:
+        grid = pv.ImageData(dimensions=(w, h, c), spacing=step, origin=corner)
+    data = grid.cell_data if cells else grid.point_data
     # C-order ravel makes x (column) fastest and z (channel) slowest, as VTK expects.
-    grid.point_data[name] = np.ascontiguousarray(volume, dtype=np.float32).ravel()
+    for key, array in {name: volume, **(extra or {})}.items():
+        if array.shape != volume.shape:
+            msg = f"array {key!r} has shape {array.shape}, expected {volume.shape}"
+            raise VolvizError(msg)
+        data[key] = np.ascontiguousarray(array, dtype=np.float32).ravel()
     return grid
 
 
-def normalize(volume: np.ndarray, method: str = "percentile") -> tuple[np.ndarray, str]:
-    """Scale for display to 0..1; return the array and a description to record.
+def from_image_data(grid: pv.ImageData, name: str) -> np.ndarray:
+    """The inverse of ``to_image_data``: point (or cell) array ``name`` as (C, H, W)."""
+    w, h, c = grid.dimensions
+    if name in grid.cell_data and name not in grid.point_data:
+        w, h, c = w - 1, h - 1, c - 1
+        return np.asarray(grid.cell_data[name]).reshape(c, h, w)
+    return np.asarray(grid.point_data[name]).reshape(c, h, w)
 
-    ``percentile`` clips to the 1st..99.5th percentile, ``minmax`` uses the global range,
-    ``channel`` scales each channel by its own range.
+
+def display_range(volumes: Sequence[np.ndarray], method: str) -> tuple[float, float] | None:
+    """The (lo, hi) that ``method`` maps to 0..1 over all ``volumes`` together.
+
+    ``None`` for ``channel`` (each channel has its own). ``symmetric`` gives (-m, m).
     """
-    v = np.asarray(volume, dtype=np.float32)
+    flat = np.concatenate([np.asarray(v, dtype=np.float32).ravel() for v in volumes])
     if method == "percentile":
-        lo, hi = np.percentile(v, [1.0, 99.5])
-        label = f"percentile clip 1..99.5 ({lo:.3g}..{hi:.3g})"
+        lo, hi = np.percentile(flat, [1.0, 99.5])
     elif method == "minmax":
-        lo, hi = v.min(), v.max()
-        label = f"global min-max ({lo:.3g}..{hi:.3g})"
+        lo, hi = flat.min(), flat.max()
+    elif method == "symmetric":
+        hi = float(np.percentile(np.abs(flat), 99.5))
+        lo = -hi
     elif method == "channel":
-        lo, hi = v.min(axis=(1, 2), keepdims=True), v.max(axis=(1, 2), keepdims=True)
-        label = "per-channel min-max"
+        return None
     else:
         msg = f"--normalize {method!r} is not one of {', '.join(NORMALIZATIONS)}"
         raise VolvizError(msg)
+    return float(lo), float(hi)
+
+
+def normalize(
+    volume: np.ndarray, method: str = "percentile", *, limits: tuple[float, float] | None = None
+) -> tuple[np.ndarray, str]:
+    """Scale for display to 0..1; return the array and a description to record.
+
+    ``percentile`` clips to the 1st..99.5th percentile, ``minmax`` uses the global range,
+    ``channel`` scales each channel by its own range, ``symmetric`` maps -m..m (m = 99.5th
+    percentile of ``|volume|``) so that 0 lands on 0.5 (signed data such as gradients).
+    ``limits`` replaces the range computed from ``volume`` (to share one across volumes).
+    """
+    if method not in NORMALIZATIONS:
+        msg = f"--normalize {method!r} is not one of {', '.join(NORMALIZATIONS)}"
+        raise VolvizError(msg)
+    v = np.asarray(volume, dtype=np.float32)
+    if method == "channel":
+        lo: Any = v.min(axis=(1, 2), keepdims=True)
+        hi: Any = v.max(axis=(1, 2), keepdims=True)
+        label = "per-channel min-max"
+    else:
+        lo, hi = limits if limits is not None else display_range([v], method)  # type: ignore[misc]
+        label = f"{_NAMES[method]} ({lo:.3g}..{hi:.3g})"
     span = np.where(hi > lo, hi - lo, 1.0)
     return np.clip((v - lo) / span, 0.0, 1.0).astype(np.float32), label
 
@@ -77,51 +172,152 @@ def auto_spacing(shape: Sequence[int], max_ratio: float = 2.5) -> tuple[float, f
     )
 
 
+def parse_spacing(text: str | None) -> tuple[float, float, float] | None:
+    """``auto`` / ``None`` -> None; ``"DZ,DY,DX"`` -> floats, each > 0."""
+    if text is None or text == "auto":
+        return None
+    parts = text.split(",")
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not all(np.isfinite(values)) or min(values) <= 0:
+        msg = f"--spacing {text!r} is not 'auto' or three numbers > 0 'DZ,DY,DX'"
+        raise VolvizError(msg)
+    return values  # type: ignore[return-value]
+
+
+def still_sampling(grid: pv.ImageData) -> Sampling:
+    """Half a voxel of the finest axis (never the mappers' fixed 1.0), at most
+    ``MAX_STILL_SAMPLES`` steps along the box diagonal, every pixel."""
+    return Sampling(max(0.5 * min(grid.spacing), grid.length / MAX_STILL_SAMPLES), 1.0)
+
+
+def interactive_sampling(grid: pv.ImageData) -> Sampling:
+    """While the camera moves: about ``INTERACTIVE_SAMPLES`` steps per diagonal (at least one
+    voxel), one ray per 3x3 pixels."""
+    return Sampling(max(min(grid.spacing), grid.length / INTERACTIVE_SAMPLES), 3.0)
+
+
+def apply_sampling(actor: pv.Volume, sampling: Sampling) -> None:
+    """Lock the mapper's sampling (no automatic adjustment)."""
+    mapper = actor.mapper
+    mapper.SetAutoAdjustSampleDistances(False)
+    mapper.SetSampleDistance(sampling.sample_distance)
+    mapper.SetImageSampleDistance(sampling.image_sample_distance)
+
+
+def new_plotter(style: Style, shape: tuple[int, int] = (1, 1), **kwargs: Any) -> pv.Plotter:
+    """A Plotter with the house background and ``style``'s window size."""
+    plotter = pv.Plotter(
+        off_screen=style.off_screen, window_size=list(style.window_size), shape=shape, **kwargs
+    )
+    plotter.set_background(BACKGROUND)
+    return plotter
+
+
+def add_volume(
+    plotter: pv.Plotter,
+    grid: pv.ImageData,
+    style: Style,
+    *,
+    scalars: str = "activation",
+    bar_title: str | None = "activation",
+    floor: float = 0.0,
+    name: str | None = None,
+) -> pv.Volume:
+    """Add ``grid`` (display values 0..1) as a ray-cast volume with locked sampling."""
+    bar = bar_title is not None
+    actor = plotter.add_volume(
+        grid,
+        scalars=scalars,
+        cmap=style.cmap,
+        opacity="linear",
+        clim=(0.0, 1.0),
+        # The GPU ray caster directly: `smart` re-picks its own sampling and ignores ours.
+        mapper="gpu",
+        show_scalar_bar=bar,
+        scalar_bar_args=scalar_bar_args(bar_title or "") if bar else None,
+        name=name,
+    )
+    # The bar shows colours only; opacity lives in the volume property.
+    actor.mapper.lookup_table.apply_opacity(1.0)
+    set_opacity(actor, opacity_curve(style.preset, scale=style.opacity_scale, floor=floor))
+    actor.prop.SetInterpolationTypeToLinear()
+    apply_sampling(actor, still_sampling(grid))
+    return actor
+
+
+def set_opacity(actor: pv.Volume, curve: np.ndarray) -> None:
+    """Replace the volume's opacity transfer function by ``curve`` (n,) over display 0..1."""
+    function = actor.prop.GetScalarOpacity()
+    function.RemoveAllPoints()
+    for x, y in zip(np.linspace(0.0, 1.0, curve.size), curve, strict=True):
+        function.AddPoint(float(x), float(y))
+
+
 def volume_plotter(
     volume: np.ndarray,
     *,
     title: str = "",
-    normalization: str = "percentile",
-    cmap: str = DEFAULT_CMAP,
-    opacity: Sequence[float] | str = tuple(DEFAULT_OPACITY),
-    spacing: Sequence[float] | None = None,
-    window_size: tuple[int, int] = (800, 600),
-    off_screen: bool = True,
+    style: Style | None = None,
+    order: ChannelOrder | None = None,
+    gap: int = 0,
+    bands: bool = False,
+    **overrides: Any,
 ) -> pv.Plotter:
-    """A Plotter showing ``volume`` (C, H, W) as a volume rendering with labelled axes."""
-    shown, label = normalize(volume, normalization)
-    spacing = tuple(spacing) if spacing is not None else auto_spacing(volume.shape)
-    grid = to_image_data(shown, spacing, name="activation")
-    plotter = pv.Plotter(off_screen=off_screen, window_size=list(window_size))
-    plotter.set_background(BACKGROUND)
-    actor = plotter.add_volume(
-        grid,
-        scalars="activation",
-        cmap=cmap,
-        opacity=list(opacity) if not isinstance(opacity, str) else opacity,
-        clim=(0.0, 1.0),
-        mapper="smart",
-        scalar_bar_args={"title": "activation (display)", "color": "white", "vertical": True},
-    )
-    # Sample at half a voxel of the finest axis: fixed, so it does not depend on spacing.
-    actor.mapper.SetAutoAdjustSampleDistances(False)
-    actor.mapper.SetSampleDistance(0.5 * min(spacing))
-    c, h, w = volume.shape
-    plotter.show_bounds(
-        xtitle="column",
-        ytitle="row",
-        ztitle="channel",
-        axes_ranges=[0, w - 1, 0, h - 1, 0, c - 1],
-        color="white",
-        font_size=10,
-    )
-    if title:
-        plotter.add_text(title, font_size=10, color="white")
-    plotter.add_text(f"display: {label}", position="lower_left", font_size=8, color="white")
-    plotter.camera_position = "iso"
-    plotter.camera.elevation = -15
-    plotter.reset_camera()
+    """A Plotter showing ``volume`` as a volume rendering with labelled axes.
+
+    Parameters
+    ----------
+    volume : ndarray of shape (C, H, W)
+        Raw values; scaled for display by ``style.normalization``.
+    title : str
+        Text at the top left.
+    style : Style, optional
+        Look of the scene; keyword ``overrides`` replace its fields (``normalization=``,
+        ``cmap=``, ``window_size=`` ...).
+    order : ChannelOrder, optional
+        Show channels in this order; the z axis then counts positions.
+    gap : int
+        Empty slices between clusters of ``order``.
+    bands : bool
+        Coloured bands beside the volume, one colour per cluster of ``order``.
+    """
+    style = dataclasses.replace(style or Style(), **_legacy(overrides))
+    shown, label = normalize(volume, style.normalization)
+    fill = 0.5 if style.normalization == "symmetric" else 0.0
+    arranged = arrange(shown, order, gap=gap, fill=fill)
+    spacing = style.spacing or auto_spacing(arranged.volume.shape)
+    grid = to_image_data(arranged.volume, spacing, name="activation")
+    plotter = new_plotter(style)
+    add_volume(plotter, grid, style)
+    if bands and len(arranged.clusters) > 1:
+        for mesh, colour in band_meshes(arranged, grid):
+            plotter.add_mesh(mesh, color=colour, lighting=False)
+    label_axes(plotter, grid, arranged.volume.shape, channel_title=arranged.axis_title)
+    add_titles(plotter, title, f"display: {label}")
+    map_camera(plotter)
     return plotter
+
+
+def _legacy(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Keyword overrides of ``Style`` fields; ``opacity`` as a preset name is ``preset``."""
+    out = dict(overrides)
+    if "opacity" in out:
+        opacity = out.pop("opacity")
+        if not isinstance(opacity, str):
+            msg = "opacity as a list is no longer taken; pass preset= and opacity_scale="
+            raise VolvizError(msg)
+        out["preset"] = opacity
+    if out.get("spacing") is not None:
+        out["spacing"] = tuple(out["spacing"])
+    fields = {f.name for f in dataclasses.fields(Style)}
+    unknown = sorted(set(out) - fields)
+    if unknown:
+        msg = f"unknown style option(s): {', '.join(unknown)}"
+        raise TypeError(msg)
+    return out
 
 
 def save_screenshot(plotter: pv.Plotter, path: str | os.PathLike[str]) -> Path:
@@ -136,3 +332,9 @@ def save_screenshot(plotter: pv.Plotter, path: str | os.PathLike[str]) -> Path:
         tmp.unlink(missing_ok=True)
         plotter.close()
     return target
+
+
+def screenshot_array(plotter: pv.Plotter) -> np.ndarray:
+    """Render now and return the frame, ndarray of shape (height, width, 3) uint8."""
+    plotter.render()
+    return np.asarray(plotter.screenshot(return_img=True))

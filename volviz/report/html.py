@@ -63,6 +63,7 @@ def build_report(
     render : bool
         Include 3D screenshots (needs offscreen OpenGL).
     """
+    from volviz.report.timeline import time_section
     from volviz.store import Store
 
     target = Path(out_dir)
@@ -83,7 +84,7 @@ def build_report(
                 sections.append(_layer_section(store, layer, index, tmp, render=render))
                 if progress:
                     progress(done, len(chosen))
-            page = _page(store, index, sections)
+            page = _page(store, index, sections, time_section(store, chosen, tmp))
         (tmp / "index.html").write_text(page, encoding="utf-8")
         if target.exists():
             shutil.rmtree(target)
@@ -191,11 +192,11 @@ h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-t
 table{border-collapse:collapse;margin:.5em 0} td,th{border:1px solid #ddd;padding:.25em .6em;
 font-size:.9em;text-align:left} figure{display:inline-block;margin:.5em;vertical-align:top}
 figure img{max-width:560px;border:1px solid #eee} figcaption{font-size:.85em;color:#555}
-code{background:#f4f4f4;padding:0 .2em}
+code{background:#f4f4f4;padding:0 .2em} h3{margin-top:1.2em}
 """
 
 
-def _page(store: Any, index: int, sections: list[Section]) -> str:
+def _page(store: Any, index: int, sections: list[Section], timeline: str = "") -> str:
     e = html.escape
     prov = store.provenance
     parts = [
@@ -210,6 +211,7 @@ def _page(store: Any, index: int, sections: list[Section]) -> str:
         _predictions_table(store),
         "<p>Axes in every 3D view and voxel file: x = column, y = row, z = channel. "
         "Stored activations are raw; pictures use display normalization.</p>",
+        timeline,  # "Training over time", only for stores written by volviz.track
     ]
     for s in sections:
         shape = "x".join(map(str, s.shape))

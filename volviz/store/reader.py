@@ -40,6 +40,12 @@ class Store:
             self.version = check(self.file, "volviz-store")
             check(self.file["inputs"], "inputs")
             check(self.file["layers"], "layers")
+            if "shards" in self.file.attrs:  # a merged store reads through its shard files
+                from volviz.store.shards import shard_problems
+
+                if problems := shard_problems(self.file):
+                    msg = "; ".join(problems)
+                    raise StoreError(msg)
         except (KeyError, StoreError):
             self.file.close()
             raise

@@ -36,8 +36,15 @@ ENCODINGS = {
     "attribution": "1.0",
     "attribution-array": "1.0",
     "ordering": "1.0",
+    # streaming aggregates over many images (volviz/store/aggregates.py)
+    "aggregates": "1.0",
+    "class-stats": "1.0",
+    "top-k": "1.0",
     "analysis": "1.0",
     "layer-stats": "1.0",
+    "timeline": "1.0",
+    "timeline-activations": "1.0",
+    "timeline-weight": "1.0",
 }
 ACTIVATION_AXES = ["sample", "channel", "y", "x"]
 TOP_K = 5

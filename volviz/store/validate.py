@@ -68,8 +68,10 @@ def _check_layer(store: Store, layer: str, n: int) -> list[str]:
     if [str(a) for a in ds.attrs.get("axes", [])] != ACTIVATION_AXES:
         problems.append(f"/layers/{layer}/activations axes attribute is not {ACTIVATION_AXES}")
     try:
-        for chunk in ds.iter_chunks() if ds.chunks else [()]:
-            ds[chunk]
+        # A virtual dataset (a merged store) has no chunks of its own: read it image by image.
+        rows = (slice(i, i + 1) for i in range(len(ds))) if ds.is_virtual else [()]
+        for block in ds.iter_chunks() if ds.chunks else rows:
+            ds[block]
     except OSError as exc:
         problems.append(f"/layers/{layer}/activations cannot be read ({exc})")
     return problems

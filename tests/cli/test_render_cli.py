@@ -1,0 +1,143 @@
+"""`volviz render` for every scene and output kind, and `volviz view` without a display."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from volviz.cli.main import cli
+
+GRADIENTS = Path(__file__).resolve().parents[1] / "data" / "cnn-vis" / "gradients"
+
+
+def run(*args: str, ok: bool = True, env: dict[str, str] | None = None):
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False, env=env)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def error_line(result) -> str:
+    assert result.exit_code != 0
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert lines and lines[-1].startswith("Error:") and "Traceback" not in result.output
+    return lines[-1]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    """Two images, conv1 (12x20x32) with stored ordering 'rev', conv2 (24x10x16); no torch."""
+    from volviz.store import StoreWriter
+    from volviz.store.orderings import StoredOrdering, save_ordering
+
+    path = tmp_path_factory.mktemp("render-cli") / "small.h5"
+    z, y, x = np.mgrid[0:12, 0:20, 0:32].astype(np.float32)
+    conv1 = np.exp(-((x - (4 + 2 * z)) ** 2 + (y - 5) ** 2) / 4.0)
+    conv1[:3, 14:18] = 1.0
+    conv2 = np.maximum(np.random.default_rng(0).standard_normal((2, 24, 10, 16)), 0)
+    inputs = [{"source": "tensor", "name": n, "label": "", "sha256": ""} for n in ("a", "b")]
+    attrs = {k: {"module_type": "Conv2d"} for k in ("conv1", "conv2")}
+    with StoreWriter(path, attrs={"model": "test"}) as writer:
+        acts = {"conv1": np.stack([conv1, conv1[:, ::-1]]), "conv2": conv2}
+        writer.append(inputs, acts, layer_attrs=attrs)
+    rev = StoredOrdering("rev", np.arange(12)[::-1].copy(), np.array([4, 8]), "test")
+    save_ordering(path, "conv1", rev)
+    return path
+
+
+def picture(path: Path) -> np.ndarray:
+    pixels = np.asarray(Image.open(path).convert("L"), dtype=float)
+    assert pixels.std() > 8 and (pixels > 90).mean() > 0.005, f"{path.name} is (nearly) blank"
+    return pixels
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--scene", "volume", "--ordering", "rev", "--gap", "1", "--bands", "--preset", "sparse"],
+        ["--scene", "threshold", "--percentile", "97"],
+        ["--scene", "isosurface", "--level", "0.5"],
+        ["--scene", "slices", "--channel", "3", "--row", "5"],
+        ["--scene", "channel", "--channel", "2", "--ordering", "rev"],
+        ["--scene", "stack", "--image", "b"],
+        ["--scene", "compare", "--image", "a", "--image", "b", "--difference"],
+        ["--scene", "compare", "--ordering", "rev"],
+    ],
+    ids=lambda a: "-".join(a[1:3]),
+)
+def test_every_scene_to_png(store, tmp_path, args, needs_gl):
+    png = tmp_path / "out.png"
+    run("render", str(store), "--layer", "conv1", *args, "-o", str(png), "--size", "320x240")
+    assert picture(png).shape == (240, 320)
+
+
+def test_gradients_from_npy_compared_with_difference(tmp_path, needs_gl):
+    png = tmp_path / "g.png"
+    npys = [str(GRADIENTS / f"conv1_{n}.npy") for n in ("pembroke", "chihuahua")]
+    args = ["--npy", npys[0], "--npy", npys[1], "--reduce", "abs", "--difference"]
+    run("render", "--scene", "compare", *args, "-o", str(png), "--size", "480x200")
+    picture(png)
+
+
+def test_animation_and_html(store, tmp_path, needs_gl):
+    base = ["render", str(store), "--layer", "conv1", "--size", "160x120"]
+    run(*base, "-o", str(tmp_path / "o.gif"), "--frames", "3")
+    run(*base, "-o", str(tmp_path / "o.mp4"), "--frames", "3")
+    run(*base, "--scene", "threshold", "-o", str(tmp_path / "t.html"))
+    html = (tmp_path / "t.html").read_text()
+    assert "mesh3d" in html and "plotly" in html.lower()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.gif", "o.mp4", "t.html"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-o", "x.jpg"], "Invalid value for --out: 'x.jpg' must end in .png, .gif, .mp4, .html"),
+        ([], "--scene volume needs --layer NAME"),
+        (
+            ["--layer", "conv1", "--ordering", "pca"],
+            "--ordering 'pca' is not stored for layer 'conv1'; stored: rev",
+        ),
+        (["--layer", "conv1", "--scene", "channel"], "--scene channel needs --channel N"),
+        (["--layer", "conv1", "--scene", "channel", "--channel", "12"], "--channel 12 is not in"),
+        (["--layer", "conv1", "--spacing", "1,x,1"], "--spacing '1,x,1' is not 'auto'"),
+        (["--layer", "conv1", "--image", "a", "--image", "b"], "use --scene compare for more"),
+        (
+            [
+                "--layer",
+                "conv1",
+                "--scene",
+                "compare",
+                "--image",
+                "a",
+                "--image",
+                "b",
+                "--image",
+                "a",
+                "--image",
+                "b",
+                "--image",
+                "a",
+            ],
+            "compare takes 2 to 4 volumes",
+        ),
+    ],
+)
+def test_bad_options_give_one_line_and_no_file(store, tmp_path, args, message, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = [] if "-o" in args else ["-o", "x.png"]
+    line = error_line(run("render", str(store), *out, *args, ok=False))
+    assert message in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_view_without_a_display_says_what_to_use(store):
+    result = run("view", str(store), ok=False, env={"DISPLAY": ""})
+    assert result.exit_code == 1
+    line = error_line(result)
+    assert "no display" in line and "volviz render" in line and ".html" in line
+    assert len(result.output.strip().splitlines()) == 1

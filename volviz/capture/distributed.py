@@ -1,0 +1,210 @@
+"""The same capture on a Dask cluster: one shard store per task, merged through HDF5 VDS.
+
+The inputs are cut into contiguous shards; each task captures its shard into
+``OUT.shards/shard-NNNNN.h5`` (resumable like any capture) and may aggregate it; the client
+then writes ``OUT`` as virtual datasets over the shards (``volviz.store.shards``), so the
+merged store lists the images in input order, as a one-process capture would.
+
+A real cluster: start ``dask scheduler`` and ``dask worker tcp://HOST:8786 --nthreads 1``
+on machines that see the same file system (inputs and the output folder), then pass
+``client="tcp://HOST:8786"`` (or ``--scheduler`` on the command line).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from volviz.capture.models import LoadedModel
+from volviz.errors import InputError
+from volviz.store.writer import check_target
+
+ModelSpec = LoadedModel | nn.Module | str | Callable[[], LoadedModel | nn.Module]
+Progress = Callable[[int, int], None]
+
+
+def capture_distributed(
+    model: ModelSpec,
+    inputs: Sequence[str] | Dataset,
+    out: str | os.PathLike[str],
+    *,
+    client: Any = None,
+    shards: int | None = None,
+    layers: Sequence[str] = ("conv",),
+    batch_size: int = 16,
+    dtype: str = "float32",
+    compress: bool = False,
+    resume: bool = False,
+    force: bool = False,
+    top_k: int | None = None,
+    torch_threads: int = 1,
+    progress: Progress | None = None,
+) -> Path:
+    """Capture ``inputs`` on a Dask cluster into shard stores and merge them into ``out``.
+
+    Parameters
+    ----------
+    model : LoadedModel, nn.Module, str or callable
+        A model (sent to the workers), a model name for ``load_model`` (loaded on each
+        worker), or a picklable callable returning one.
+    inputs : sequence of str or Dataset
+        Image files, folders, globs, samples, or a map-style torch Dataset (sharded by index).
+    out : path-like
+        The merged store; the shards go to the folder ``OUT.shards`` beside it.
+    client : dask.distributed.Client, str or None
+        A client, a scheduler address (``tcp://host:8786``), or None for a LocalCluster of
+        two single-threaded worker processes, closed afterwards.
+    shards : int, optional
+        Number of shards (default: twice the number of workers).
+    top_k : int, optional
+        Also aggregate each shard (per-label mean/variance, top-k per channel); the merged
+        store gets the exact merge.
+    torch_threads : int
+        ``torch.set_num_threads`` in each task.
+
+    Returns
+    -------
+    Path
+        ``out``.
+    """
+    out = Path(out)
+    if isinstance(inputs, DataLoader):
+        msg = "inputs: a DataLoader cannot be sharded; pass its Dataset (loader.dataset)"
+        raise InputError(msg)
+    check_target(out, force=force)
+    with ExitStack() as stack:
+        dask = _client(client, stack)
+        workers = len(dask.scheduler_info()["workers"])
+        parts = _shards(inputs, shards or 2 * max(1, workers))
+        if isinstance(model, LoadedModel | nn.Module):  # sent once to each worker, not per task
+            model = dask.scatter(model, broadcast=True, hash=False)
+        folder = out.with_name(f"{out.name}.shards")
+        folder.mkdir(exist_ok=True)
+        options = {
+            "layers": list(layers),
+            "batch_size": batch_size,
+            "dtype": dtype,
+            "compress": compress,
+            "resume": resume,
+            "force": force,
+        }
+        tasks = [(part, folder / f"shard-{i:05d}.h5") for i, part in enumerate(parts)]
+        run = partial(capture_shard, options=options, top_k=top_k, torch_threads=torch_threads)
+        paths = _run(dask, run, model, tasks, f"volviz-shard-{out.name}", progress)
+    from volviz.store.shards import merge_shards
+
+    return merge_shards(paths, out, force=force)
+
+
+def _run(
+    dask: Any, run: Callable[..., Any], model: Any, tasks: list[Any], key: str, progress: Any
+) -> list[Path]:
+    """Submit one task per shard; report images done as shards finish; return shard paths."""
+    from dask.distributed import as_completed
+
+    futures = [
+        dask.submit(run, model, part, path, key=f"{key}-{i}", pure=False)
+        for i, (part, path) in enumerate(tasks)
+    ]
+    total = sum(len(part) for part, _ in tasks)
+    done = 0
+    for future in as_completed(futures):
+        done += future.result()[1]
+        if progress:
+            progress(done, total)
+    return [f.result()[0] for f in futures]
+
+
+def _client(client: Any, stack: ExitStack) -> Any:
+    from dask.distributed import Client, LocalCluster
+
+    if client is None:
+        cluster = stack.enter_context(
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+        )
+        return stack.enter_context(Client(cluster))
+    if isinstance(client, str):
+        try:
+            return stack.enter_context(Client(client, timeout="30s"))
+        except OSError as exc:
+            msg = f"--scheduler {client!r} cannot be reached ({exc})"
+            raise InputError(msg) from None
+    return client
+
+
+def _shards(inputs: Sequence[str] | Dataset, count: int) -> list[Any]:
+    """Contiguous parts of the inputs: Datasets, or lists of image files for ``ImageFiles``."""
+    from volviz.capture.inputs import resolve_inputs
+
+    if count < 1:
+        msg = f"--shards {count} must be at least 1"
+        raise InputError(msg)
+    if isinstance(inputs, Dataset):
+        from volviz.capture.stream import TorchItems
+
+        return [TorchItems(inputs, r) for r in _ranges(len(inputs), count)]  # type: ignore[arg-type]
+    items = resolve_inputs([inputs] if isinstance(inputs, str) else list(inputs))
+    return [items[r.start : r.stop] for r in _ranges(len(items), count)]
+
+
+def _ranges(n: int, count: int) -> list[range]:
+    count = max(1, min(count, n))
+    bounds = [round(i * n / count) for i in range(count + 1)]
+    return [range(bounds[i], bounds[i + 1]) for i in range(count)]
+
+
+def capture_shard(
+    model: ModelSpec,
+    part: Dataset | list[Any],
+    path: Path,
+    *,
+    options: dict[str, Any],
+    top_k: int | None,
+    torch_threads: int,
+) -> tuple[Path, int]:
+    """Task body: capture one shard (skipped when a complete one is there); return its size."""
+    import torch
+
+    from volviz.capture.extract import as_loaded, capture
+    from volviz.capture.stream import ImageFiles
+    from volviz.store import Store
+
+    n = len(part)  # type: ignore[arg-type]
+    if options["resume"] and path.is_file():
+        with Store(path) as store:
+            if store.n_images == n:
+                return path, n
+    torch.set_num_threads(torch_threads)
+    loaded = as_loaded(_load(model))
+    if isinstance(part, list):  # image files: decoded with the model's own preprocessing
+        part = ImageFiles(part, loaded.preprocess.transform())
+    capture(loaded, part, path, **options)
+    if top_k is not None:
+        from volviz.store.aggregates import aggregate_store
+
+        aggregate_store(path, top_k=top_k, force=True)
+    return path, n
+
+
+def _load(model: ModelSpec) -> LoadedModel | nn.Module:
+    if isinstance(model, LoadedModel | nn.Module):
+        return model
+    if isinstance(model, str):
+        from volviz.capture.models import load_model
+
+        return load_model(model, device="cpu")
+    return model()
+
+
+def model_factory(name: str, **kwargs: Any) -> Callable[[], LoadedModel]:
+    """A picklable callable loading ``name`` on a worker (``load_model(name, **kwargs)``)."""
+    from volviz.capture.models import load_model
+
+    return partial(load_model, name, **kwargs)

@@ -1,0 +1,221 @@
+"""Surface scenes of one (C, H, W) volume: thresholded voxels (CNN-VIS's binary voxels),
+isosurfaces, orthogonal slice planes and a single-channel map.
+
+Every builder returns a ``pv.Plotter``; x = column, y = row, z = channel (or position in an
+ordering, whose slices map back to original channels).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyvista as pv
+
+from volviz.errors import VolvizError
+from volviz.render.ordered import Arranged, ChannelOrder, arrange, band_meshes
+from volviz.render.volume import (
+    Style,
+    add_titles,
+    auto_spacing,
+    label_axes,
+    map_camera,
+    new_plotter,
+    normalize,
+    scalar_bar_args,
+    to_image_data,
+)
+
+DEFAULT_PERCENTILE = 95.0
+
+
+def threshold_level(
+    volume: np.ndarray, *, level: float | None = None, percentile: float | None = None
+) -> tuple[float, str]:
+    """The raw value to threshold at and how it was chosen.
+
+    ``level`` wins; else ``percentile`` (0..100) of all values; else the 95th percentile.
+    """
+    if level is not None:
+        if not np.isfinite(level):
+            msg = f"--level {level} is not a finite number"
+            raise VolvizError(msg)
+        return float(level), f"level {level:.3g}"
+    p = DEFAULT_PERCENTILE if percentile is None else percentile
+    if not 0.0 <= p <= 100.0:
+        msg = f"--percentile {p} is not in 0..100"
+        raise VolvizError(msg)
+    value = float(np.percentile(volume, p))
+    return value, f"{p:g}th percentile = {value:.3g}"
+
+
+def _prepare(
+    volume: np.ndarray, style: Style, order: ChannelOrder | None, gap: int
+) -> tuple[Arranged, np.ndarray, pv.ImageData, str]:
+    """Display-scale, arrange, and grid (cells) the volume; raw values kept as ``raw``."""
+    shown, label = normalize(volume, style.normalization)
+    arranged = arrange(shown, order, gap=gap)
+    raw = arrange(np.asarray(volume, np.float32), order, gap=gap, fill=np.nan).volume
+    spacing = style.spacing or auto_spacing(arranged.volume.shape)
+    grid = to_image_data(arranged.volume, spacing, "activation", cells=True, extra={"raw": raw})
+    return arranged, raw, grid, label
+
+
+def _finish(
+    plotter: pv.Plotter,
+    arranged: Arranged,
+    grid: pv.ImageData,
+    title: str,
+    note: str,
+    *,
+    bands: bool,
+    view: str = "3d",
+) -> pv.Plotter:
+    if bands and len(arranged.clusters) > 1:
+        for mesh, colour in band_meshes(arranged, grid):
+            plotter.add_mesh(mesh, color=colour, lighting=False)
+    plotter.add_mesh(grid.outline(), color="#8a8f99", line_width=1)
+    label_axes(plotter, grid, arranged.volume.shape, channel_title=arranged.axis_title)
+    add_titles(plotter, title, note)
+    map_camera(plotter, view)
+    return plotter
+
+
+def threshold_plotter(
+    volume: np.ndarray,
+    *,
+    level: float | None = None,
+    percentile: float | None = None,
+    smooth: bool = False,
+    title: str = "",
+    style: Style | None = None,
+    order: ChannelOrder | None = None,
+    gap: int = 0,
+    bands: bool = False,
+) -> pv.Plotter:
+    """Voxels at or above a threshold drawn as solid boxes (``smooth``: an isosurface).
+
+    Parameters
+    ----------
+    volume : ndarray of shape (C, H, W)
+        Raw values; the threshold applies to them, colours show display values.
+    level, percentile : float, optional
+        Threshold as a raw value, or as a percentile of ``volume`` (default 95).
+    smooth : bool
+        Marching-cubes isosurface at the level, coloured by channel position.
+    """
+    style = style or Style()
+    cut, how = threshold_level(volume, level=level, percentile=percentile)
+    arranged, raw, grid, label = _prepare(volume, style, order, gap)
+    plotter = new_plotter(style)
+    if smooth:
+        points = grid.cell_data_to_point_data()
+        surface = points.contour([cut], scalars="raw")
+        kind = "isosurface"
+        if surface.n_points:
+            surface["position"] = (surface.points[:, 2] - grid.origin[2]) / grid.spacing[2] - 0.5
+            plotter.add_mesh(
+                surface,
+                scalars="position",
+                cmap="viridis",
+                clim=(0, arranged.volume.shape[0] - 1),
+                smooth_shading=True,
+                scalar_bar_args=scalar_bar_args(arranged.axis_title.split(" ")[0]),
+            )
+    else:
+        kind = "voxels"
+        solid = grid.threshold(value=cut, scalars="raw", preference="cell")
+        if solid.n_cells:
+            plotter.add_mesh(
+                solid.extract_surface(algorithm="dataset_surface"),
+                scalars="activation",
+                cmap=style.cmap,
+                clim=(0.0, 1.0),
+                scalar_bar_args=scalar_bar_args("activation"),
+            )
+    count = int(np.count_nonzero(raw >= cut))
+    note = f"{kind} >= {how}: {count} of {volume.size} voxels; colour: {label}"
+    return _finish(plotter, arranged, grid, title, note, bands=bands)
+
+
+def slice_index(value: int | None, size: int, name: str) -> int:
+    """``value`` checked against 0..size-1; the middle when ``None``."""
+    if value is None:
+        return size // 2
+    if not 0 <= value < size:
+        msg = f"--{name} {value} is not in 0..{size - 1}"
+        raise VolvizError(msg)
+    return int(value)
+
+
+def slices_plotter(
+    volume: np.ndarray,
+    *,
+    channel: int | None = None,
+    row: int | None = None,
+    column: int | None = None,
+    title: str = "",
+    style: Style | None = None,
+    order: ChannelOrder | None = None,
+    gap: int = 0,
+    bands: bool = False,
+) -> pv.Plotter:
+    """Three orthogonal planes through (``column``, ``row``, ``channel``); default the middle.
+
+    ``channel`` is an original channel index, also when ``order`` shows another order.
+    """
+    style = style or Style()
+    arranged, _, grid, label = _prepare(volume, style, order, gap)
+    c, h, w = volume.shape
+    z = arranged.slice_of(slice_index(channel, c, "channel"))
+    y, x = slice_index(row, h, "row"), slice_index(column, w, "column")
+    points = grid.cell_data_to_point_data()  # cells end half a voxel out; points sit on centres
+    centre = np.array(grid.origin) + np.array(grid.spacing) * (np.array([x, y, z]) + 0.5)
+    plotter = new_plotter(style)
+    planes = points.slice_orthogonal(x=centre[0], y=centre[1], z=centre[2])
+    plotter.add_mesh(
+        planes,
+        scalars="activation",
+        cmap=style.cmap,
+        clim=(0.0, 1.0),
+        lighting=False,
+        scalar_bar_args=scalar_bar_args("activation"),
+    )
+    note = f"slices: channel {arranged.channel_at[z]}, row {y}, column {x}; display: {label}"
+    return _finish(plotter, arranged, grid, title, note, bands=bands)
+
+
+def channel_plotter(
+    volume: np.ndarray,
+    channel: int,
+    *,
+    title: str = "",
+    style: Style | None = None,
+    order: ChannelOrder | None = None,
+) -> pv.Plotter:
+    """One feature map as a picture (row 0 at the top), display range of the whole volume.
+
+    ``channel`` is the original channel index; with ``order`` the title also gives its
+    position in that order.
+    """
+    style = style or Style()
+    c = volume.shape[0]
+    index = slice_index(channel, c, "channel")
+    shown, label = normalize(volume, style.normalization)
+    where = ""
+    if order is not None:
+        where = f", position {arrange(shown, order).slice_of(index)} in {order.name}"
+    one = shown[index : index + 1]
+    grid = to_image_data(one, (1.0, 1.0, 1.0), "activation", cells=True)
+    plotter = new_plotter(style)
+    plotter.add_mesh(
+        grid,
+        scalars="activation",
+        cmap=style.cmap,
+        clim=(0.0, 1.0),
+        lighting=False,
+        scalar_bar_args=scalar_bar_args("activation"),
+    )
+    label_axes(plotter, grid, one.shape, show_z=False)
+    text = f"channel {index} of {c}{where}" + (f"  {title}" if title else "")
+    add_titles(plotter, text, f"display: {label}")
+    map_camera(plotter, "front")
+    return plotter

@@ -1,0 +1,319 @@
+"""Resumable writing: a durable partial store plus a journal of committed batches.
+
+A capture writes ``.NAME.partial`` (an ordinary store being filled) beside the target and,
+after each batch is flushed, appends one line to ``.NAME.partial.journal``: the batch's input
+records and a CRC-32 of every array written. A batch counts as committed once its line is
+complete. The target path only ever receives a finished file, by rename.
+
+HDF5 does not promise a consistent file after a crash (``kill -9`` can land while metadata is
+half written), so a resume never appends to the old partial. It is renamed to
+``.NAME.resume``, its committed batches are read back, checked against their CRCs and
+replayed into a fresh partial, batch by batch, exactly as the first run wrote them; the first
+batch that cannot be read or does not match ends the replay and is captured again. The
+result has the same content as an uninterrupted run. A lock file ``.NAME.lock`` keeps two
+processes from writing the same target.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+import zlib
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import h5py
+import numpy as np
+
+from volviz.errors import StoreError
+from volviz.store.writer import StoreWriter
+
+JOURNAL_VERSION = 1
+# Layer group attributes the writer sets itself; everything else is replayed as given.
+_OWN_ATTRS = ("volviz-encoding", "volviz-encoding-version", "index")
+
+
+def state_paths(target: Path) -> dict[str, Path]:
+    """Files of a resumable capture of ``target`` (all hidden, beside it)."""
+    stem = f".{target.name}"
+    return {
+        "partial": target.with_name(f"{stem}.partial"),
+        "journal": target.with_name(f"{stem}.partial.journal"),
+        "resume": target.with_name(f"{stem}.resume"),
+        "resume_journal": target.with_name(f"{stem}.resume.journal"),
+        "lock": target.with_name(f"{stem}.lock"),
+    }
+
+
+def crc(array: np.ndarray) -> int:
+    return zlib.crc32(np.ascontiguousarray(array).view(np.uint8).reshape(-1).data)
+
+
+def read_journal(path: Path) -> tuple[dict[str, Any] | None, Iterator[dict[str, Any]]]:
+    """The header and an iterator over complete batch entries (a torn last line is dropped)."""
+    if not path.is_file():
+        return None, iter(())
+    with path.open("rb") as handle:
+        first = handle.readline()
+    try:
+        header = json.loads(first) if first.endswith(b"\n") else None
+    except json.JSONDecodeError:
+        header = None
+    if not isinstance(header, dict) or header.get("volviz-journal") != JOURNAL_VERSION:
+        return None, iter(())
+
+    def entries() -> Iterator[dict[str, Any]]:
+        with path.open("rb") as handle:
+            handle.readline()
+            for line in handle:
+                if not line.endswith(b"\n"):
+                    return
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError:
+                    return
+
+    return header, entries()
+
+
+def committed_images(target: Path) -> int:
+    """How many images an unfinished capture of ``target`` holds (0 when there is none)."""
+    paths = state_paths(target)
+    for key in ("resume_journal", "journal"):
+        header, entries = read_journal(paths[key])
+        if header is not None:
+            return sum(len(e["records"]) for e in entries)
+    return 0
+
+
+class ResumableWriter(StoreWriter):
+    """A ``StoreWriter`` whose partial file survives interruptions and can be resumed.
+
+    Parameters
+    ----------
+    path : path-like
+        The target store.
+    settings : mapping
+        What must be equal for a resume to give the same file (model, weights, layers,
+        batch size, dtype, ...); a resume with other settings is refused, naming the first.
+    resume : bool
+        Continue an unfinished capture of ``path`` when there is one.
+    force : bool
+        Replace an existing target and discard an unfinished capture.
+    **kwargs
+        As for ``StoreWriter`` (``dtype``, ``compress``, ``attrs``, ``background``, ...).
+
+    Attributes
+    ----------
+    stored : Counter of str
+        Content hashes of the images replayed from the unfinished capture: inputs to skip.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        settings: Mapping[str, Any],
+        resume: bool = False,
+        force: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(path, force=force, **kwargs)
+        self.paths = state_paths(self.path)
+        self.tmp = self.paths["partial"]
+        self.settings = json.loads(json.dumps(dict(settings), default=str))
+        self.resume = resume
+        self.force = force
+        self.stored: Counter[str] = Counter()
+        self._journal: IO[bytes] | None = None
+        self._lock: IO[bytes] | None = None
+        self._owns = False  # whether the partial and journal there are this run's
+
+    def __enter__(self) -> ResumableWriter:
+        self._take_lock()
+        try:
+            source = self._prepare()
+            self._owns = True
+            self._journal = self.paths["journal"].open("wb")
+            self._journal.write(self._header(source) + b"\n")
+            self._journal.flush()
+            super().__enter__()
+            if source is not None:
+                self._replay(*source)
+        except BaseException:
+            self._close()
+            self._finish(ok=False)
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._close()
+        self._finish(ok=exc_type is None and self._error is None)
+        if exc_type is None and self._error is not None:
+            raise self._error
+
+    def _close(self) -> None:
+        try:
+            self._stop_thread()
+        finally:
+            if self.file is not None:
+                self.file.close()
+                self.file = None
+
+    def _take_lock(self) -> None:
+        self._lock = self.paths["lock"].open("wb")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock.close()
+            self._lock = None
+            msg = f"output {str(self.path)!r} is being written by another volviz process"
+            raise StoreError(msg) from None
+
+    def _prepare(self) -> tuple[dict[str, Any], Path] | None:
+        """Set the unfinished capture aside as the resume source; return its header and file."""
+        p = self.paths
+        if self.force:
+            for key in ("partial", "journal", "resume", "resume_journal"):
+                p[key].unlink(missing_ok=True)
+        unfinished = committed_images(self.path)
+        if not self.resume:
+            if unfinished:
+                msg = (
+                    f"output {str(self.path)!r} has an unfinished capture ({unfinished} images "
+                    "stored); pass --resume to continue it or --force to start over"
+                )
+                raise StoreError(msg)
+            for key in ("partial", "journal", "resume", "resume_journal"):
+                p[key].unlink(missing_ok=True)
+            return None
+        if read_journal(p["resume_journal"])[0] is None:
+            # No replay was under way: the partial becomes the source. Otherwise a replay
+            # died midway and its half-filled partial is dropped in favour of the source.
+            if read_journal(p["journal"])[0] is None:
+                return None
+            os.replace(p["partial"], p["resume"])
+            os.replace(p["journal"], p["resume_journal"])
+        p["partial"].unlink(missing_ok=True)
+        header, _ = read_journal(p["resume_journal"])
+        assert header is not None
+        self._check_settings(header.get("settings", {}))
+        return header, p["resume"]
+
+    def _check_settings(self, before: Mapping[str, Any]) -> None:
+        for key, value in self.settings.items():
+            if key in before and before[key] != value:
+                msg = (
+                    f"--resume: the unfinished capture of {self.path.name} used {key}="
+                    f"{json.dumps(before[key])}, this run {key}={json.dumps(value)}; rerun "
+                    "with the same options, or pass --force to start over"
+                )
+                raise StoreError(msg)
+
+    def _header(self, source: tuple[dict[str, Any], Path] | None) -> bytes:
+        first = dict(self.attrs) if source is None else source[0].get("attrs", {})
+        kept = {k: first[k] for k in ("created", "command") if k in first}
+        self.attrs.update(kept)
+        header = {"volviz-journal": JOURNAL_VERSION, "settings": self.settings, "attrs": kept}
+        return json.dumps(header, default=str).encode()
+
+    def _replay(self, header: dict[str, Any], source: Path) -> None:
+        """Append the source's verified batches; then drop the source."""
+        _, entries = read_journal(self.paths["resume_journal"])
+        try:
+            src = h5py.File(source, "r")
+        except OSError:
+            src = None
+        if src is not None:
+            with src:
+                n0 = 0
+                for entry in entries:
+                    batch = _read_batch(src, n0, entry)
+                    if batch is None:
+                        break
+                    self.append(entry["records"], *batch)
+                    self.stored.update(r["sha256"] for r in entry["records"])
+                    n0 += len(entry["records"])
+        self._stop_thread_and_restart()
+        source.unlink(missing_ok=True)
+        self.paths["resume_journal"].unlink(missing_ok=True)
+
+    def _stop_thread_and_restart(self) -> None:
+        """Wait until every replayed batch is committed before the source is deleted."""
+        if self._thread is None:
+            return
+        self._stop_thread()
+        if self._error is not None:
+            raise self._error
+        self._thread = threading.Thread(target=self._drain, name="volviz-writer", daemon=True)
+        self._thread.start()
+
+    def _write(
+        self,
+        inputs: Sequence[Mapping[str, str]],
+        arrays: Mapping[str, np.ndarray],
+        logits: np.ndarray | None,
+        layer_attrs: Mapping[str, Mapping[str, Any]],
+    ) -> None:
+        super()._write(inputs, arrays, logits, layer_attrs)
+        assert self.file is not None and self._journal is not None
+        self.file.flush()
+        crcs = {f"layers/{k}": crc(v) for k, v in arrays.items()}
+        if logits is not None and np.ndim(logits) == 2:
+            crcs["logits"] = crc(np.asarray(logits, dtype=np.float32))
+        entry = {"records": [dict(r) for r in inputs], "crc": crcs}
+        self._journal.write(json.dumps(entry).encode() + b"\n")
+        self._journal.flush()
+
+    def _finish(self, *, ok: bool) -> None:
+        """Rename a finished file into place, or keep/drop an unfinished one; release the lock."""
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+        p = self.paths
+        if ok:
+            os.replace(p["partial"], self.path)
+        if self._owns and (ok or not self._n):
+            p["partial"].unlink(missing_ok=True)
+            p["journal"].unlink(missing_ok=True)
+        if self._lock is not None:
+            p["lock"].unlink(missing_ok=True)
+            self._lock.close()
+            self._lock = None
+
+
+def _read_batch(
+    src: h5py.File, n0: int, entry: Mapping[str, Any]
+) -> tuple[dict[str, np.ndarray], np.ndarray | None, dict[str, dict[str, Any]]] | None:
+    """One committed batch read back from a partial, or None if it is damaged."""
+    n1 = n0 + len(entry["records"])
+    arrays: dict[str, np.ndarray] = {}
+    attrs: dict[str, dict[str, Any]] = {}
+    logits = None
+    try:
+        for key, expected in entry["crc"].items():
+            if key == "logits":
+                logits = src["predictions/logits"][n0:n1]
+                array = logits
+            else:
+                ds = src[key]["activations"]
+                array = arrays[key.split("/", 1)[1]] = ds[n0:n1]
+                group = dict(src[key].attrs)
+                attrs[key.split("/", 1)[1]] = {
+                    k: v for k, v in group.items() if k not in _OWN_ATTRS
+                }
+            if len(array) != n1 - n0 or crc(array) != expected:
+                return None
+    except (OSError, KeyError, ValueError, RuntimeError):
+        return None
+    return arrays, logits, attrs
