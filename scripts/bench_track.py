@@ -21,27 +21,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from volviz.capture.digits import digits_cnn, digits_data
+
 EPOCHS = 12
-
-
-def digits() -> tuple[torch.Tensor, torch.Tensor]:
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
-    return torch.tensor(data.images, dtype=torch.float32)[:, None] / 16.0, torch.tensor(data.target)
-
-
-def model() -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1),
-        nn.ReLU(inplace=True),
-        nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1),
-        nn.ReLU(inplace=True),
-        nn.Flatten(),
-        nn.Linear(32 * 4 * 4, 10),
-    )
 
 
 def loop(net: nn.Module, x: torch.Tensor, y: torch.Tensor, tracker: Any = None) -> int:
@@ -64,13 +46,13 @@ def run() -> dict[str, Any]:
     import volviz
 
     torch.set_num_threads(1)
-    x, y = digits()
+    x, y, _, _ = digits_data()
     probe = x[:16]
     times: dict[str, list[float]] = {"plain": [], "every50": [], "every10": []}
     with tempfile.TemporaryDirectory(dir=".") as tmp:
         for _ in range(3):
             for name in times:
-                net = model()
+                net = digits_cnn()
                 start = time.perf_counter()
                 if name == "plain":
                     steps = loop(net, x, y)

@@ -25,51 +25,20 @@ from pathlib import Path
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import torch  # before any VTK render (DESIGN.md: triton after llvmpipe crashes)
-from torch import nn
 from torch.nn import functional as F
+
+from volviz.capture.digits import digits_cnn, digits_data, probe_set
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYER, IMAGE = "0", 3  # first conv; probe image 3 is a "3"
-
-
-def digits() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Train and test tensors: images (N, 1, 16, 16) in 0..1 and labels (N,)."""
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
-    x = torch.tensor(data.images, dtype=torch.float32)[:, None] / 16.0
-    x = F.interpolate(x, size=(16, 16), mode="bilinear", align_corners=False)
-    y = torch.tensor(data.target)
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
-    train, test = perm[:1437], perm[1437:]
-    return x[train], y[train], x[test], y[test]
-
-
-def cnn() -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1),
-        nn.ReLU(inplace=True),
-        nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1),
-        nn.ReLU(inplace=True),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(32 * 4 * 4, 10),
-    )
-
-
-def probe_set(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The first test image of each digit 0..9, in digit order."""
-    return torch.stack([x[int(torch.nonzero(y == d)[0])] for d in range(10)])
 
 
 def train(out: Path, epochs: int) -> tuple[Path, float]:
     """Train with ``volviz.track``; return the store and the test accuracy."""
     import volviz
 
-    x, y, xt, yt = digits()
-    model = cnn()
+    x, y, xt, yt = digits_data(size=16)
+    model = digits_cnn(size=16)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     path = out / "digits_run.h5"
     torch.manual_seed(1)

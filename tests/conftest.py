@@ -79,3 +79,24 @@ def effnet():  # type: ignore[no-untyped-def]
     from volviz.capture.models import load_model
 
     return load_model()
+
+
+def run_cli(*args: object, ok: bool = True, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    """Invoke ``volviz ARGS`` in-process; with ``ok`` assert it succeeded."""
+    from click.testing import CliRunner
+
+    from volviz.cli.main import cli
+
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False, env=env)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def error_line(result) -> str:  # type: ignore[no-untyped-def]
+    """The single ``Error: ...`` line a failed command must end with (no traceback)."""
+    assert result.exit_code != 0
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert lines and lines[-1].startswith("Error:"), result.output
+    assert "Traceback" not in result.output
+    return lines[-1]

@@ -12,17 +12,15 @@ from torch import nn
 from torch.nn import functional as F
 
 import volviz
+from volviz.capture.digits import digits_data as volviz_digits
 from volviz.errors import InputError, StoreError
 from volviz.store import Store, validate
 from volviz.store.timeline import Timeline, activation_change, weight_drift
 
 
 def digits_data(n: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    x = torch.tensor(digits.images[:n], dtype=torch.float32)[:, None] / 16.0
-    return x, torch.tensor(digits.target[:n])
+    x, y, _, _ = volviz_digits()
+    return x[:n], y[:n]
 
 
 def digits_cnn() -> nn.Module:

@@ -2,26 +2,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from conftest import error_line as one_error_line
+from conftest import run_cli as run
 from PIL import Image
 
-from volviz.cli.main import cli
 from volviz.store import Store
-
-
-def run(*args: str, ok: bool = True):
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
-
-
-def one_error_line(result) -> str:
-    assert result.exit_code != 0
-    lines = [ln for ln in result.output.splitlines() if ln.strip()]
-    assert lines and lines[-1].startswith("Error:"), result.output
-    assert "Traceback" not in result.output
-    return lines[-1]
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from conftest import error_line as one_error_line
+from conftest import run_cli as run
 
-from volviz.cli.main import cli
 from volviz.store import Store, validate
 from volviz.store.results import (
     attribution_runs,
@@ -19,21 +19,6 @@ from volviz.store.results import (
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "cnn-vis"
 IMAGES = REFERENCE / "images"
-
-
-def run(*args: str, ok: bool = True):
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
-
-
-def one_error_line(result) -> str:
-    assert result.exit_code != 0
-    lines = [ln for ln in result.output.splitlines() if ln.strip()]
-    assert lines and lines[-1].startswith("Error:"), result.output
-    assert "Traceback" not in result.output
-    return lines[-1]
 
 
 @pytest.fixture(scope="module")

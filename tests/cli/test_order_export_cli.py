@@ -5,18 +5,10 @@ import json
 import nrrd
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from conftest import run_cli as run
 
 from volviz.capture.extract import capture
-from volviz.cli.main import cli
 from volviz.store import Store, validate
-
-
-def run(*args: str, ok: bool = True):
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
 
 
 @pytest.fixture

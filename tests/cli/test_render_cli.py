@@ -6,26 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from conftest import error_line
+from conftest import run_cli as run
 from PIL import Image
 
-from volviz.cli.main import cli
-
 GRADIENTS = Path(__file__).resolve().parents[1] / "data" / "cnn-vis" / "gradients"
-
-
-def run(*args: str, ok: bool = True, env: dict[str, str] | None = None):
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False, env=env)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
-
-
-def error_line(result) -> str:
-    assert result.exit_code != 0
-    lines = [ln for ln in result.output.splitlines() if ln.strip()]
-    assert lines and lines[-1].startswith("Error:") and "Traceback" not in result.output
-    return lines[-1]
 
 
 @pytest.fixture(scope="module")
