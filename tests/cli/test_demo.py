@@ -17,6 +17,7 @@ def test_demo_end_to_end(tmp_path, needs_gl):
     assert validate(store_path) == []
     with Store(store_path) as store:
         assert len(store.layers) == 49
+        assert "gradients" in store.file and "attributions" in store.file
         names = [r["name"] for r in store.inputs]
         top1 = dict(zip(names, store.predictions()["top_index"][:, 0].tolist(), strict=True))
         assert top1["chelsea"] in {281, 282, 285}
@@ -26,6 +27,8 @@ def test_demo_end_to_end(tmp_path, needs_gl):
         assert pixels.std() > 10
     report = (out / "report" / "index.html").read_text()
     assert "_conv_stem" in report and "_conv_head" in report and "espresso" in report
+    assert "Weight gradients" in report and "Attributions" in report
+    assert "interactive 3D page" in report
     again = CliRunner().invoke(cli, ["-q", "demo", "--out", str(out)])
     assert again.exit_code == 1 and "exists; pass --force" in again.output
     quiet = CliRunner().invoke(cli, ["-q", "demo", "--out", str(out), "--force"])

@@ -32,8 +32,9 @@ def demo(ctx: click.Context, out: str, device: str, force: bool) -> None:
     """EfficientNet-Lite0 (embedded ImageNet weights) on bundled photos, end to end.
 
     Prints top-5 predictions, writes every conv layer's activations to OUT/demo.h5,
-    validates it, renders the stem conv's volume of each photo to OUT/*.png, and writes an
-    HTML report of six layers to OUT/report/index.html.
+    validates it, renders the stem conv's volume of each photo to OUT/*.png, adds Grad-CAM
+    maps and the stem conv's weight gradients of each photo's predicted class, and writes an
+    HTML report to OUT/report/index.html.
     """
     from volviz.capture.extract import capture
     from volviz.capture.models import load_model
@@ -59,6 +60,7 @@ def demo(ctx: click.Context, out: str, device: str, force: bool) -> None:
         info_line(ctx, f"wrote {store_path} ({len(store.layers)} conv layers), valid")
         volumes = [(r["name"], store.volume(DEMO_LAYER, i)) for i, r in enumerate(store.inputs)]
     pngs = _render_all(ctx, folder, volumes, force=force)
+    _research(ctx, store_path)
     from volviz.report.html import build_report
 
     with progress_bar(ctx, "writing the report") as update:
@@ -69,6 +71,22 @@ def demo(ctx: click.Context, out: str, device: str, force: bool) -> None:
         console().print(f"wrote {png}")
     console().print(f"wrote {page}  (open it in a browser)")
     info_line(ctx, f"next: volviz info {store_path}")
+
+
+def _research(ctx: click.Context, store_path: Path) -> None:
+    """Grad-CAM of each photo's predicted class, and stem-conv weight gradients, into the store."""
+    from volviz.cli.attribute import attribute
+    from volviz.cli.gradients import gradients
+
+    ctx.invoke(attribute, inputs=(str(store_path),), method="gradcam", force=True)
+    ctx.invoke(
+        gradients,
+        inputs=DEMO_INPUTS,
+        out=str(store_path),
+        append=True,
+        layers=DEMO_LAYER,
+        force=True,
+    )
 
 
 def _render_all(

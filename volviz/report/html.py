@@ -63,6 +63,7 @@ def build_report(
     render : bool
         Include 3D screenshots (needs offscreen OpenGL).
     """
+    from volviz.report import results
     from volviz.report.timeline import time_section
     from volviz.store import Store
 
@@ -84,7 +85,20 @@ def build_report(
                 sections.append(_layer_section(store, layer, index, tmp, render=render))
                 if progress:
                     progress(done, len(chosen))
-            page = _page(store, index, sections, time_section(store, chosen, tmp))
+            if render and sections:
+                first = sections[0]
+                page_name = results.interactive_page(
+                    store.volume(first.layer, index), tmp, first.layer
+                )
+                first.links.append(("interactive 3D page (offline, plotly)", page_name))
+            extras = "\n".join(
+                (
+                    results.gradients_section(store, tmp),
+                    results.comparisons_section(store),
+                    results.attributions_section(store, tmp),
+                )
+            )
+            page = _page(store, index, sections, time_section(store, chosen, tmp), extras)
         (tmp / "index.html").write_text(page, encoding="utf-8")
         if target.exists():
             shutil.rmtree(target)
@@ -196,7 +210,9 @@ code{background:#f4f4f4;padding:0 .2em} h3{margin-top:1.2em}
 """
 
 
-def _page(store: Any, index: int, sections: list[Section], timeline: str = "") -> str:
+def _page(
+    store: Any, index: int, sections: list[Section], timeline: str = "", extras: str = ""
+) -> str:
     e = html.escape
     prov = store.provenance
     parts = [
@@ -225,6 +241,7 @@ def _page(store: Any, index: int, sections: list[Section], timeline: str = "") -
             )
         links = " | ".join(f"<a href='{e(href)}'>{e(label)}</a>" for label, href in s.links)
         parts.append(f"<p>Downloads: {links}</p>")
+    parts.append(extras)  # gradients, comparisons, attributions, when the store has them
     parts.append("</body></html>")
     return "\n".join(parts)
 
