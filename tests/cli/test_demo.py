@@ -28,6 +28,7 @@ def test_demo_end_to_end(tmp_path, needs_gl):
     report = (out / "report" / "index.html").read_text()
     assert "_conv_stem" in report and "_conv_head" in report and "espresso" in report
     assert "Weight gradients" in report and "Attributions" in report
+    assert "Filter importance and pruning check" in report and "top-1" in report
     assert "interactive 3D page" in report
     again = CliRunner().invoke(cli, ["-q", "demo", "--out", str(out)])
     assert again.exit_code == 1 and "exists; pass --force" in again.output

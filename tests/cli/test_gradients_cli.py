@@ -210,3 +210,19 @@ def test_attribute_maximize_and_errors(tmp_path):
     line = one_error_line(run("attribute", "--method", "maximize", "-o", bad, ok=False))
     assert "--target" in line
     assert not bad.exists() and not list(tmp_path.glob(".bad.h5*"))
+
+
+def test_importance_is_recorded_in_a_store_for_the_report(tmp_path):
+    from volviz.store.results import importance_reports
+
+    store = tmp_path / "s.h5"
+    run("-q", "capture", "sample:coffee", "-o", store, "--layers", "_conv_stem")
+    run("-q", "importance", "sample:coffee", "-l", "_conv_stem", "-k", "2", "--store", store)
+    with h5py.File(store) as f:
+        ((name, rep),) = importance_reports(f).items()
+    assert name == "_conv_stem-pred" and rep["image_names"] == ["coffee"]
+    removed = {row["removed"]: row for row in rep["pruning"]}
+    assert set(removed) == {"none", "top-2", "bottom-2"}
+    assert removed["top-2"]["filters"] == rep["ranking"][:2]
+    again = run("importance", "sample:coffee", "-l", "_conv_stem", "--store", store, ok=False)
+    assert "exists" in one_error_line(again)

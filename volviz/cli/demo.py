@@ -74,9 +74,10 @@ def demo(ctx: click.Context, out: str, device: str, force: bool) -> None:
 
 
 def _research(ctx: click.Context, store_path: Path) -> None:
-    """Grad-CAM of each photo's predicted class, and stem-conv weight gradients, into the store."""
+    """Grad-CAM maps, stem-conv weight gradients and the stem's pruning check for each
+    photo's predicted class, into the store."""
     from volviz.cli.attribute import attribute
-    from volviz.cli.gradients import gradients
+    from volviz.cli.gradients import gradients, importance
 
     ctx.invoke(attribute, inputs=(str(store_path),), method="gradcam", force=True)
     ctx.invoke(
@@ -85,6 +86,14 @@ def _research(ctx: click.Context, store_path: Path) -> None:
         out=str(store_path),
         append=True,
         layers=DEMO_LAYER,
+        force=True,
+    )
+    ctx.invoke(
+        importance,
+        inputs=DEMO_INPUTS,
+        layer=DEMO_LAYER,
+        top_k="1,3",
+        store=str(store_path),
         force=True,
     )
 

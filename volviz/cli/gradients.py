@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from volviz.cli.options import console, force_option, info_line, model_options, progress_bar
+from volviz.cli.options import (
+    console,
+    force_option,
+    info_line,
+    model_options,
+    progress_bar,
+    quiet,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -393,7 +400,17 @@ def _export_comparison(
     help="Comma-separated numbers of filters to zero, from the top and from the bottom.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@click.option(
+    "--store",
+    "store",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Also record the ranking and the pruning check in this store (/importance/NAME), "
+    "where `volviz report` shows them.",
+)
+@click.option("--name", default=None, help="Name under /importance (default: LAYER-TARGET).")
 @model_options
+@force_option
 @click.pass_context
 def importance(ctx: click.Context, inputs: tuple[str, ...], **kw: Any) -> None:
     """Rank a conv layer's filters by gradient norm for a target, then check by pruning.
@@ -419,6 +436,15 @@ def importance(ctx: click.Context, inputs: tuple[str, ...], **kw: Any) -> None:
     x = batch.x.to(loaded.device)
     report = importance_report(loaded.module, x, layer, target, ks=ks)
     report["target"] = target.describe(loaded.class_names)
+    report["image_names"] = batch.names
+    if kw["store"]:
+        from volviz.store.results import save_importance
+
+        name = kw["name"] or f"{layer}-{kw['target']}"
+        save_importance(kw["store"], name, report, force=kw["force"])
+        info_line(ctx, f"wrote {kw['store']}:/importance/{name}")
+        if quiet(ctx):  # recorded in the store; -q asks for no tables
+            return
     if kw["as_json"]:
         click.echo(json.dumps(report))
         return

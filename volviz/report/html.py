@@ -94,6 +94,7 @@ def build_report(
             extras = "\n".join(
                 (
                     results.gradients_section(store, tmp),
+                    results.importance_section(store),
                     results.comparisons_section(store),
                     results.attributions_section(store, tmp),
                 )

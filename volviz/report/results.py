@@ -16,6 +16,7 @@ import numpy as np
 from volviz.store.results import (
     attribution_runs,
     gradient_runs,
+    importance_reports,
     read_attribution,
     read_attrs,
     read_gradient_run,
@@ -67,6 +68,39 @@ def _importance_table(per_image: np.ndarray | None, total: np.ndarray) -> str:
         "<table><tr><th>most important filters</th><td>"
         f"{e(top)}</td></tr><tr><th>least important filters</th><td>{e(bottom)}</td></tr></table>"
     )
+
+
+def importance_section(store: Any) -> str:
+    """Stored pruning checks: does removing the most important filters hurt the class most?"""
+    reports = importance_reports(store.file)
+    if not reports:
+        return ""
+    parts = [
+        "<h2>Filter importance and pruning check</h2><p>Filters ranked by gradient norm; "
+        "the k most and the k least important are zeroed (then restored) and the target "
+        "score and top-1 accuracy over the images are measured again.</p>"
+    ]
+    for name, rep in reports.items():
+        images = ", ".join(rep.get("image_names", [])) or str(rep.get("images", ""))
+        parts.append(
+            f"<h3><code>{e(name)}</code>: {e(str(rep.get('layer', '')))}, "
+            f"{e(str(rep.get('target', '')))}, images {e(images)}</h3>"
+        )
+        rows = [
+            "<tr><th>removed</th><th>filters</th><th>mean score</th><th>change</th>"
+            "<th>top-1</th><th>change</th></tr>"
+        ]
+        for row in rep.get("pruning", []):
+            filters = ",".join(str(f) for f in row.get("filters", [])[:8])
+            rows.append(
+                f"<tr><td>{e(str(row.get('removed', '')))}</td><td>{e(filters)}</td>"
+                f"<td>{row.get('score', float('nan')):.4f}</td>"
+                f"<td>{row.get('score_change', 0.0):+.4f}</td>"
+                f"<td>{row.get('top1', float('nan')):.3f}</td>"
+                f"<td>{row.get('top1_change', 0.0):+.3f}</td></tr>"
+            )
+        parts.append(f"<table>{''.join(rows)}</table>")
+    return "\n".join(parts)
 
 
 def comparisons_section(store: Any) -> str:
@@ -146,7 +180,9 @@ def _model_view(store: Any, row: int, size: tuple[int, ...]) -> np.ndarray | Non
     pre = store.provenance.get("preprocess") or {}
     resize, crop = int(pre.get("resize", size[0])), int(pre.get("crop", size[0]))
     scale = resize / min(img.size)
-    img = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.BILINEAR)
+    img = img.resize(
+        (round(img.width * scale), round(img.height * scale)), Image.Resampling.BILINEAR
+    )
     left, top = (img.width - crop) // 2, (img.height - crop) // 2
     img = img.crop((left, top, left + crop, top + crop)).resize((size[1], size[0]))
     return np.asarray(img, dtype=np.uint8)

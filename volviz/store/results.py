@@ -26,7 +26,12 @@ PER_IMAGE_AXES = ["sample", "filter", "input", "y", "x"]
 MAP_AXES = ["sample", "y", "x"]
 IMAGE_AXES = ["sample", "channel", "y", "x"]
 REDUCTIONS = ("sum", "abs_sum", "l2", "keep")
-PARENTS = {"gradients": "gradients", "attributions": "attributions", "comparisons": "comparisons"}
+PARENTS = {
+    "gradients": "gradients",
+    "attributions": "attributions",
+    "comparisons": "comparisons",
+    "importance": "importance-runs",
+}
 
 
 def parent_group(file: h5py.File, name: str) -> h5py.Group:
@@ -368,3 +373,38 @@ def _import_attrs(paths: Sequence[str | os.PathLike[str]]) -> dict[str, Any]:
         "volviz_version": volviz.__version__,
         "imported_from": [str(p) for p in paths],
     }
+
+
+def save_importance(
+    path: str | os.PathLike[str], name: str, report: Mapping[str, Any], *, force: bool
+) -> None:
+    """Record a filter ranking + pruning check (``volviz importance``) as ``/importance/NAME``.
+
+    The whole report is the group's ``report`` attribute (JSON): layer, target, images,
+    ranking, importance, and the pruning rows.
+    """
+    import json
+
+    from volviz.store.edit import open_for_update, replace_group
+
+    def fill(group: h5py.Group) -> None:
+        group.attrs["report"] = json.dumps(report, default=float)
+
+    with open_for_update(path) as handle:
+        replace_group(parent_group(handle, "importance"), name, "importance", fill, force=force)
+
+
+def importance_reports(file: h5py.File) -> dict[str, dict[str, Any]]:
+    """Every stored importance report by name."""
+    import json
+
+    group = file.get("importance")
+    if group is None:
+        return {}
+    out = {}
+    for name in group:
+        if name.startswith(".tmp-"):
+            continue
+        check(group[name], "importance")
+        out[name] = json.loads(group[name].attrs["report"])
+    return out

@@ -42,6 +42,8 @@ ENCODINGS = {
     "top-k": "1.0",
     "analysis": "1.0",
     "layer-stats": "1.0",
+    "importance-runs": "1.0",
+    "importance": "1.0",
     "timeline": "1.0",
     "timeline-activations": "1.0",
     "timeline-weight": "1.0",
