@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from volviz.cli.gradients import (
+from volviz.cli.options import force_option, info_line, model_options, progress_bar
+from volviz.cli.targets import (
     check_outputs,
     command_line,
     load,
     make_target,
     target_options,
 )
-from volviz.cli.options import force_option, info_line, model_options, progress_bar
 
 if TYPE_CHECKING:
     import numpy as np

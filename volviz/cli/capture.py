@@ -67,7 +67,7 @@ def capture(
     """
     from volviz.capture.extract import capture as run_capture
     from volviz.capture.models import load_model
-    from volviz.cli.inspect import print_predictions
+    from volviz.cli.info import print_predictions
     from volviz.store import Store
     from volviz.store.writer import check_target
 

@@ -38,7 +38,7 @@ def demo(ctx: click.Context, out: str, device: str, force: bool) -> None:
     """
     from volviz.capture.extract import capture
     from volviz.capture.models import load_model
-    from volviz.cli.inspect import print_predictions
+    from volviz.cli.info import print_predictions
     from volviz.errors import StoreError
     from volviz.store import Store, validate
     from volviz.store.writer import check_target
@@ -77,7 +77,8 @@ def _research(ctx: click.Context, store_path: Path) -> None:
     """Grad-CAM maps, stem-conv weight gradients and the stem's pruning check for each
     photo's predicted class, into the store."""
     from volviz.cli.attribute import attribute
-    from volviz.cli.gradients import gradients, importance
+    from volviz.cli.gradients import gradients
+    from volviz.cli.importance import importance
 
     ctx.invoke(attribute, inputs=(str(store_path),), method="gradcam", force=True)
     ctx.invoke(

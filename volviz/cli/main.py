@@ -11,15 +11,20 @@ from volviz.cli import (
     analyze,
     attribute,
     capture,
+    compare,
     dataset,
     demo,
     export,
     gradients,
     heatmap,
-    inspect,
+    importance,
+    importer,
+    info,
+    layers,
     order,
     render,
     report,
+    validate,
     view,
 )
 
@@ -56,11 +61,11 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
 
 cli.add_command(demo.demo)
-cli.add_command(inspect.layers)
+cli.add_command(layers.layers)
 cli.add_command(capture.capture)
 cli.add_command(dataset.dataset)
-cli.add_command(inspect.info)
-cli.add_command(inspect.validate)
+cli.add_command(info.info)
+cli.add_command(validate.validate)
 cli.add_command(render.render)
 cli.add_command(view.view)
 cli.add_command(order.order)
@@ -69,9 +74,9 @@ cli.add_command(report.report)
 cli.add_command(export.export)
 cli.add_command(heatmap.heatmap)
 cli.add_command(gradients.gradients)
-cli.add_command(gradients.compare)
-cli.add_command(gradients.importance)
-cli.add_command(gradients.import_)
+cli.add_command(compare.compare)
+cli.add_command(importance.importance)
+cli.add_command(importer.import_)
 cli.add_command(attribute.attribute)
 
 

@@ -1,4 +1,4 @@
-"""``volviz layers``, ``volviz info`` and ``volviz validate``: look at models and stores."""
+"""``volviz info``: a store's provenance, layers, inputs and predictions."""
 
 from __future__ import annotations
 
@@ -6,34 +6,7 @@ from typing import Any
 
 import click
 
-from volviz.cli.options import console, model_options
-
-
-@click.command()
-@click.argument("model", default="efficientnet-lite0")
-@click.option("--conv-only", is_flag=True, help="List convolution layers only.")
-@model_options
-def layers(model: str, conv_only: bool, weights: str | None, seed: int, device: str) -> None:
-    """List MODEL's layers: dotted name, type and output shape for one input."""
-    import torch
-    from rich.table import Table
-
-    from volviz.capture.layers import CONV_TYPES, layer_table
-    from volviz.capture.models import load_model
-
-    loaded = load_model(model, weights=weights or "random", seed=seed, device=device)
-    x = torch.zeros((1, *loaded.input_shape), device=loaded.device)
-    rows = layer_table(loaded.module, x)
-    modules = dict(loaded.module.named_modules())
-    table = Table(title=f"{loaded.name}: input {tuple(x.shape)}")
-    for column in ("layer", "type", "output shape", "calls"):
-        table.add_column(column)
-    for row in rows:
-        if conv_only and not isinstance(modules[row.name], CONV_TYPES):
-            continue
-        shape = "x".join(str(s) for s in row.shape) if row.shape else "-"
-        table.add_row(row.name, row.type, shape, str(row.calls))
-    console().print(table)
+from volviz.cli.options import console
 
 
 @click.command()
@@ -80,17 +53,3 @@ def print_predictions(store: Any) -> None:
             )
         table.add_row(str(i), record["name"], record["label"], top)
     console().print(table)
-
-
-@click.command()
-@click.argument("file", type=click.Path(dir_okay=False))
-def validate(file: str) -> None:
-    """Check FILE against the store format (docs/format.md); exit 1 with the reasons if not."""
-    from volviz.store import validate as check_file
-
-    problems = check_file(file)
-    if problems:
-        for problem in problems:
-            click.echo(f"invalid: {problem}", err=True)
-        raise SystemExit(1)
-    click.echo(f"{file}: valid volviz store")
