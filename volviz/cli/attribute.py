@@ -271,11 +271,13 @@ def _compute(
         params = {k: kw[k] for k in ("samples", "noise", "absolute", "channels", "batch_size")}
         r = attr.saliency(loaded.module, x, target, seed=kw["noise_seed"], **params)
         arrays = {"maps": (r["maps"], maps), "gradients": (r["gradients"], _IMG)}
+        update(len(x), len(x))
         return arrays, r["class_index"], {**params, "seed": kw["noise_seed"]}
     if method == "gradcam":
         params = {"layer": kw["layer"], "variant": "Grad-CAM, ReLU, bilinear upsampling"}
         r = attr.gradcam(loaded.module, x, kw["layer"], target, batch_size=kw["batch_size"])
         arrays = {"maps": (r["maps"], maps), "layer_maps": (r["layer_maps"], maps)}
+        update(len(x), len(x))
         return arrays, r["class_index"], params
     if method == "occlusion":
         params = {k: kw[k] for k in ("window", "stride", "fill", "batch_size", "clip")}
