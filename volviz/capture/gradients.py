@@ -15,11 +15,12 @@ Three per-sample strategies give the same numbers (tests hold them to the loop):
 ``vmap``
     ``torch.func.vmap(grad(...))`` over images with ``functional_call``.
 
-``auto`` runs image 0 by the loop while counting the activation bytes its backward walks
-through (outputs from the first chosen layer on), then runs the rest ``batched`` when 2.5x
+``auto`` first counts, in one no-grad forward of image 0, the activation bytes a backward walks
+through (outputs from the first chosen layer on), then runs every image ``batched`` when 2.5x
 the model's parameter bytes exceed that (batching amortises big weights over little
 activation memory) and every layer can be rebuilt, else by the loop. Blocks hold about
-2 GiB of saved activations (8 images for EfficientNet-Lite0, which is also the fastest).
+4 GiB of saved activations (16 images for EfficientNet-Lite0: measured faster than 8, 32
+or 64 per block on _blocks.7, 1.44 s vs 1.77, 2.85 and 4.02 s for 64 images).
 scripts/bench_gradients.py checks the rule against all three. Sums over images need no
 per-sample step: one backward of the summed score per block.
 
@@ -45,7 +46,7 @@ from volviz.capture.layers import resolve_layers
 from volviz.capture.targets import Target
 
 STRATEGIES = ("auto", "loop", "batched", "vmap")
-MEMORY_BUDGET = 2 * 1024**3  # bytes of saved activations one block of images may take
+MEMORY_BUDGET = 4 * 1024**3  # bytes of saved activations one block of images may take
 Progress = Callable[[int, int], None]
 
 
@@ -186,23 +187,17 @@ def _auto(
     batch_size: int | None,
     progress: Progress | None,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, str]:
-    """Image 0 by the loop while counting activation bytes, the rest by the rule's choice."""
-    with _count_activations(model, list(modules.values())) as counted:
-        first, logits = _loop(model, x[:1], target, modules, 1, None)
+    """Count one image's activation bytes (a no-grad forward), then run the rule's choice.
+
+    The counting forward costs about a third of one image's forward + backward: under 1% of
+    a 64-image run, less than splitting the run would.
+    """
+    with _count_activations(model, list(modules.values())) as counted, torch.no_grad():
+        model(x[:1])
     chosen = choose_strategy(model, x, modules, counted[1])
-    if progress:
-        progress(1, len(x))
-    if len(x) == 1:
-        return first, logits, chosen
-
-    def shifted(done: int, total: int) -> None:
-        if progress:
-            progress(done + 1, total + 1)
-
-    block = batch_size or _block(counted[0], len(x) - 1)  # memory: the whole forward
-    rest, more = _RUN[chosen](model, x[1:], target, modules, block, shifted)
-    per = {k: torch.cat([first[k], rest[k]]) for k in first}
-    return per, torch.cat([logits, more]), chosen
+    block = batch_size or _block(counted[0], len(x))  # memory: the whole forward
+    per, logits = _RUN[chosen](model, x, target, modules, block, progress)
+    return per, logits, chosen
 
 
 @contextlib.contextmanager
