@@ -13,11 +13,17 @@ if ! ldconfig -p | grep -q 'libEGL.so.1' || ! ldconfig -p | grep -q 'libGL.so.1'
   sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"
   $sudo_ apt-get update -qq && $sudo_ apt-get install -y -qq libegl1 libgl1 libgl1-mesa-dri >/dev/null
 fi
-# Debian chromium: the HTML rendering test opens pages in it headless (SwiftShader WebGL 2).
-if [ ! -x /usr/bin/chromium ]; then
-  echo "installing chromium (Debian) for the HTML page test"
+# Debian packages the tests drive: chromium opens the HTML pages headless (SwiftShader
+# WebGL 2); Xvfb, xdotool and xwd run `volviz view` in a real X window.
+need=""
+[ -x /usr/bin/chromium ] || need+=" chromium"
+[ -x /usr/bin/Xvfb ] || need+=" xvfb"
+[ -x /usr/bin/xdotool ] || need+=" xdotool"
+[ -x /usr/bin/xwd ] || need+=" x11-apps"
+if [ "$job" = test ] && [ -n "$need" ]; then
+  echo "installing Debian packages for the tests:$need"
   sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"
-  $sudo_ apt-get update -qq && $sudo_ apt-get install -y -qq chromium >/dev/null
+  $sudo_ apt-get update -qq && $sudo_ apt-get install -y -qq $need >/dev/null
 fi
 
 # Python 3.11: torch 2.14.1 / torchvision 0.29.1 install from this machine's disk for it.
