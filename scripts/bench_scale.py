@@ -120,7 +120,7 @@ def cluster(folder: Path, n: int = 2000) -> dict[str, Any]:
     import torch
     from dask.distributed import Client, LocalCluster
 
-    from volviz.capture.distributed import capture_distributed
+    from volviz.capture.distributed import capture_distributed, model_factory
     from volviz.capture.extract import capture
 
     torch.set_num_threads(1)
@@ -137,7 +137,9 @@ def cluster(folder: Path, n: int = 2000) -> dict[str, Any]:
         client.run(lambda: __import__("volviz.capture.extract"))  # warm the workers' imports
         start = time.perf_counter()
         capture_distributed(
-            loaded,
+            # Workers build the model themselves, as on a real cluster, instead of receiving
+            # the 244 MB alexnet pickled from the client.
+            model_factory("alexnet", seed=0),
             data,
             folder / "dist.h5",
             client=client,
