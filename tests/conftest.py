@@ -100,3 +100,16 @@ def error_line(result) -> str:  # type: ignore[no-untyped-def]
     assert lines and lines[-1].startswith("Error:"), result.output
     assert "Traceback" not in result.output
     return lines[-1]
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Debian chromium for the offline-page checks; on CI its absence fails the run."""
+    import shutil
+
+    path = shutil.which("chromium")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("Debian chromium is missing on CI: scripts/dev.sh installs it")
+        pytest.skip("Debian chromium is not installed (bash scripts/dev.sh test installs it)")
+    return path

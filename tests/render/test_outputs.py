@@ -4,7 +4,6 @@ present, the plot drawn, and no console errors or uncaught exceptions."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -98,11 +97,7 @@ def chromium_check(page: Path, tmp_path: Path) -> tuple[np.ndarray, str]:
     return np.asarray(Image.open(shot).convert("RGB")), done.stderr
 
 
-def test_html_page_shows_a_volume_offline_in_chromium(marker, tmp_path):
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("Debian chromium is missing in CI (scripts/dev.sh installs it)")
-        pytest.skip("no /usr/bin/chromium here: `apt-get install chromium` to run this check")
+def test_html_page_shows_a_volume_offline_in_chromium(marker, tmp_path, chromium):
     page = write_html(volume_plotter(marker, normalization="minmax"), tmp_path / "v.html")
     text = page.read_text()
     assert "<script src=" not in text.replace('<script src="data:', "")  # nothing to fetch

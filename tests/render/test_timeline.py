@@ -4,7 +4,6 @@ run (plain callbacks, no window)."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import torch
 from torch import nn
 
 import volviz
-from tests.render.test_outputs import CHROMIUM, chromium_check
+from tests.render.test_outputs import chromium_check
 from volviz.errors import VolvizError
 from volviz.render import timeline as tl
 from volviz.render import viewer
@@ -155,11 +154,7 @@ window.addEventListener('load', function () {
 </script>"""
 
 
-def test_time_page_works_offline_in_chromium(series, tmp_path, needs_gl):
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("Debian chromium is missing in CI (scripts/dev.sh installs it)")
-        pytest.skip("no /usr/bin/chromium here: `apt-get install chromium` to run this check")
+def test_time_page_works_offline_in_chromium(series, tmp_path, needs_gl, chromium):
     scene = tl.TimeScene(series, style=Style(window_size=(320, 240)))
     page = write_time_html(scene, tmp_path / "run.html")
     text = page.read_text()

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -60,11 +59,7 @@ def test_default_layers_spread_over_the_network():
     assert default_layers(names[:3]) == names[:3]
 
 
-def test_report_opens_offline_without_errors(small_store, tmp_path, needs_gl):
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing on CI: scripts/dev.sh installs it")
-        pytest.skip("Debian chromium is not installed (bash scripts/dev.sh test installs it)")
+def test_report_opens_offline_without_errors(small_store, tmp_path, needs_gl, chromium):
     out = tmp_path / "report"
     result = CliRunner().invoke(cli, ["-q", "report", str(small_store), "-o", str(out)])
     assert result.exit_code == 0, result.output
