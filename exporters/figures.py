@@ -152,20 +152,42 @@ def feature_grid(
         ``[png, npy]``.
     """
     vol = check_array(volume, param="volume", dtypes=None)
+    name = _title(title, layer=layer, image=image)
+    norm = _norm(vol, vmin, vmax, centred=False)
+    return _ordered_grid(
+        path, vol, order, clusters, name, cmap, norm, ncols, dpi, value_label, metadata, overwrite
+    )
+
+
+def _ordered_grid(
+    path: str | os.PathLike[str],
+    vol: np.ndarray,
+    order: Any,
+    clusters: Any,
+    name: str,
+    cmap: str,
+    norm: Normalize,
+    ncols: int | None,
+    dpi: int,
+    label: str | None,
+    metadata: Mapping[str, str] | None,
+    overwrite: bool,
+) -> list[Path]:
+    """Tiles of ``vol`` (C, H, W) in ``order``, each labelled with its original index,
+    separators at cluster changes; PNG plus ``vol`` (original order) as .npy."""
     perm = _check_order(order, vol.shape[0])
     labels = _check_clusters(clusters, vol.shape[0])
     dests = _png_paths(path, overwrite)
-    name = _title(title, layer=layer, image=image)
     fig = mz.grid_figure(
         vol[perm].astype(np.float64),
         [str(i) for i in perm],
         title=name,
         cmap=_cmap(cmap),
-        norm=_norm(vol, vmin, vmax, centred=False),
+        norm=norm,
         separators=mz.boundaries(labels, perm),
         ncols=ncols,
         dpi=dpi,
-        colorbar_label=value_label,
+        colorbar_label=label,
     )
     return _save(fig, dests, vol, name, metadata)
 
@@ -299,23 +321,12 @@ def gradient_grid(
         layout="(O, I, kh, kw) or (C, H, W)",
     )
     vol = _reduce(g, reduction, "reduction") if g.ndim == 4 else g
-    perm = _check_order(order, vol.shape[0])
-    labels = _check_clusters(clusters, vol.shape[0])
-    dests = _png_paths(path, overwrite)
     name = _title(title, layer=layer, image=image, target=target)
     label = f"gradient ({reduction} over inputs)" if g.ndim == 4 else "gradient"
-    fig = mz.grid_figure(
-        vol[perm].astype(np.float64),
-        [str(k) for k in perm],
-        title=name,
-        cmap=_cmap(cmap),
-        norm=_norm(vol, None, vmax, centred=True),
-        separators=mz.boundaries(labels, perm),
-        ncols=ncols,
-        dpi=dpi,
-        colorbar_label=label,
+    norm = _norm(vol, None, vmax, centred=True)
+    return _ordered_grid(
+        path, vol, order, clusters, name, cmap, norm, ncols, dpi, label, metadata, overwrite
     )
-    return _save(fig, dests, vol, name, metadata)
 
 
 def heatmap_overlay(
