@@ -4,13 +4,8 @@ import numpy as np
 import pytest
 
 from volviz.errors import VolvizError
-from volviz.render.volume import (
-    auto_spacing,
-    normalize,
-    save_screenshot,
-    to_image_data,
-    volume_plotter,
-)
+from volviz.render.volume import save_screenshot, to_image_data, volume_plotter
+from volviz.store.views import auto_spacing, normalize
 
 
 def test_image_data_puts_channels_on_z_rows_on_y_columns_on_x():

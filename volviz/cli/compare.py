@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -23,9 +23,6 @@ from volviz.cli.targets import (
     make_target,
     precheck,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 @click.command()

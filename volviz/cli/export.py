@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from volviz.cli.options import force_option, info_line
@@ -21,7 +19,7 @@ FORMAT_NAMES = ["vti", "nrrd", "nifti", "mhd", "npy", "legacy-vox", "magicavoxel
 @click.option("--ordering", default=None, help="Apply a stored ordering (see `volviz order`).")
 @click.option(
     "--normalize",
-    type=click.Choice(["none", "minmax", "percentile", "channel"]),
+    type=click.Choice(["none", "minmax", "percentile", "channel", "symmetric"]),
     default="none",
     show_default=True,
     help="Display scaling to 0..1 before writing (legacy-vox, magicavoxel, binvox scale "
@@ -34,7 +32,12 @@ FORMAT_NAMES = ["vti", "nrrd", "nifti", "mhd", "npy", "legacy-vox", "magicavoxel
     show_default=True,
     help="uint8 = rint(normalized * 255); implies --normalize minmax unless given.",
 )
-@click.option("--spacing", default="1,1,1", show_default=True, help="Voxel size C,H,W.")
+@click.option(
+    "--spacing",
+    default="1,1,1",
+    show_default=True,
+    help="Voxel size C,H,W, or auto (the renderer's readable box shape).",
+)
 @click.option("--threshold", type=float, default=None, help="magicavoxel/binvox occupancy.")
 @click.option("--cmap", default=None, help="magicavoxel palette colormap.")
 @click.option("--xdmf", type=click.Path(dir_okay=False), help="Write an XDMF sidecar instead.")
@@ -66,11 +69,11 @@ def export(
 
     import exporters
     from volviz.store import Store
-    from volviz.store.views import layer_view
+    from volviz.store.views import auto_spacing, layer_view, parse_spacing
 
-    spc = _triple(spacing)
+    spc = parse_spacing(spacing)
     if xdmf:
-        _export_xdmf(ctx, file, xdmf, spc, force)
+        _export_xdmf(ctx, file, xdmf, spc or (1.0, 1.0, 1.0), force)
         return
     if not out or not layer:
         raise click.UsageError("--out and --layer are required (or --xdmf)")
@@ -89,7 +92,7 @@ def export(
         out,
         data,
         fmt=fmt,  # type: ignore[arg-type]
-        spacing=spc,
+        spacing=spc or auto_spacing(data.shape[-3:]),
         metadata=view.metadata,
         overwrite=force,
         **options,
@@ -116,18 +119,3 @@ def _export_xdmf(
         )
     path = exporters.write_xdmf(xdmf, file, entries, spacing=spacing, overwrite=force)
     info_line(ctx, f"wrote {path} ({len(entries)} layers; open it in ParaView or VisIt)")
-
-
-def _triple(text: str) -> tuple[float, float, float]:
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 3 or min(values) <= 0:
-        raise click.BadParameter(
-            f"{text!r} is not three positive numbers C,H,W", param_hint="--spacing"
-        )
-    return values  # type: ignore[return-value]
-
-
-__all__ = ["Path", "export"]

@@ -68,9 +68,9 @@ def _feature_grid(
         order = store.ordering(layer, ordering) if ordering else None
     clusters = None
     if order is not None:
-        from volviz.store.views import _cluster_labels
+        from volviz.store.views import cluster_labels
 
-        clusters = _cluster_labels(order.order, order.boundaries)
+        clusters = cluster_labels(order.order, order.boundaries)
     return exporters.feature_grid(
         out,
         view.data,

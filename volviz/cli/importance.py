@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -19,9 +19,6 @@ from volviz.cli.targets import (
     make_target,
     target_options,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 @click.command()

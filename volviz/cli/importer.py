@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -13,9 +13,6 @@ from volviz.cli.options import (
 from volviz.cli.targets import (
     command_line,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 @click.command(name="import")

@@ -98,7 +98,8 @@ def render(ctx: click.Context, file: str | None, out: str, force: bool, **opts: 
     --time animates a training run written by volviz.track over its recorded steps, with one
     channel order and one display range for all frames (--frames N: at most N steps).
     """
-    from volviz.render.volume import Style, parse_spacing
+    from volviz.render.volume import Style
+    from volviz.store.views import parse_spacing
 
     target = Path(out)
     suffix = target.suffix.lower()

@@ -19,14 +19,12 @@ from volviz.render.volume import (
     Style,
     add_titles,
     add_volume,
-    auto_spacing,
-    display_range,
     label_axes,
     map_camera,
     new_plotter,
-    normalize,
     to_image_data,
 )
+from volviz.store.views import auto_spacing, display_range, normalize
 
 DIFFERENCE_CMAP = "coolwarm"
 

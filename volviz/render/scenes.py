@@ -15,14 +15,13 @@ from volviz.render.ordered import Arranged, ChannelOrder, arrange, band_meshes
 from volviz.render.volume import (
     Style,
     add_titles,
-    auto_spacing,
     label_axes,
     map_camera,
     new_plotter,
-    normalize,
     scalar_bar_args,
     to_image_data,
 )
+from volviz.store.views import auto_spacing, normalize
 
 DEFAULT_PERCENTILE = 95.0
 

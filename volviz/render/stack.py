@@ -26,9 +26,9 @@ from volviz.render.volume import (
     interactive_sampling,
     map_camera,
     new_plotter,
-    normalize,
     to_image_data,
 )
+from volviz.store.views import normalize
 
 CHANNEL_SCALES = ("sqrt", "linear")
 PROXY_VOXELS = 1_000_000  # the one-volume stand-in drawn while the camera moves

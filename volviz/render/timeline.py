@@ -26,12 +26,9 @@ from volviz.errors import VolvizError
 from volviz.render.annotate import BACKGROUND, panel
 from volviz.render.ordered import Arranged, ChannelOrder, arrange, band_meshes
 from volviz.render.volume import (
-    NORMALIZATIONS,
     Style,
     add_titles,
     add_volume,
-    auto_spacing,
-    display_range,
     label_axes,
     map_camera,
     new_plotter,
@@ -39,6 +36,7 @@ from volviz.render.volume import (
     to_image_data,
 )
 from volviz.render.weights import reduce_input_channels
+from volviz.store.views import NORMALIZATIONS, auto_spacing, display_range
 
 SERIES = ("activations", "weight", "weight_grad")
 TIME_ORDERINGS = ("none", "first", "final")

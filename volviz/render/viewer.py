@@ -31,16 +31,15 @@ from volviz.render.volume import (
     Style,
     add_volume,
     apply_sampling,
-    auto_spacing,
     interactive_sampling,
     label_axes,
     map_camera,
     new_plotter,
-    normalize,
     set_opacity,
     still_sampling,
     to_image_data,
 )
+from volviz.store.views import auto_spacing, normalize
 
 KEYS = {
     "Right": "next image",

@@ -27,17 +27,15 @@ from volviz.render.annotate import (
 )
 from volviz.render.ordered import ChannelOrder, arrange, band_meshes
 from volviz.render.transfer import RAMP, opacity_curve
+from volviz.store.views import (  # display scaling and box shape: numpy, shared with exports
+    auto_spacing,
+    normalize,
+)
 
-NORMALIZATIONS = ("percentile", "minmax", "channel", "symmetric")
 DEFAULT_OPACITY = RAMP
 DEFAULT_CMAP = "inferno"
 # Samples along the box diagonal: still frames never take more, interactive frames about this.
 MAX_STILL_SAMPLES = 1000
-_NAMES = {
-    "percentile": "percentile clip 1..99.5",
-    "minmax": "global min-max",
-    "symmetric": "symmetric",
-}
 INTERACTIVE_SAMPLES = 200
 
 
@@ -113,78 +111,6 @@ def from_image_data(grid: pv.ImageData, name: str) -> np.ndarray:
         w, h, c = w - 1, h - 1, c - 1
         return np.asarray(grid.cell_data[name]).reshape(c, h, w)
     return np.asarray(grid.point_data[name]).reshape(c, h, w)
-
-
-def display_range(volumes: Sequence[np.ndarray], method: str) -> tuple[float, float] | None:
-    """The (lo, hi) that ``method`` maps to 0..1 over all ``volumes`` together.
-
-    ``None`` for ``channel`` (each channel has its own). ``symmetric`` gives (-m, m).
-    """
-    flat = np.concatenate([np.asarray(v, dtype=np.float32).ravel() for v in volumes])
-    if method == "percentile":
-        lo, hi = np.percentile(flat, [1.0, 99.5])
-    elif method == "minmax":
-        lo, hi = flat.min(), flat.max()
-    elif method == "symmetric":
-        hi = float(np.percentile(np.abs(flat), 99.5))
-        lo = -hi
-    elif method == "channel":
-        return None
-    else:
-        msg = f"--normalize {method!r} is not one of {', '.join(NORMALIZATIONS)}"
-        raise VolvizError(msg)
-    return float(lo), float(hi)
-
-
-def normalize(
-    volume: np.ndarray, method: str = "percentile", *, limits: tuple[float, float] | None = None
-) -> tuple[np.ndarray, str]:
-    """Scale for display to 0..1; return the array and a description to record.
-
-    ``percentile`` clips to the 1st..99.5th percentile, ``minmax`` uses the global range,
-    ``channel`` scales each channel by its own range, ``symmetric`` maps -m..m (m = 99.5th
-    percentile of ``|volume|``) so that 0 lands on 0.5 (signed data such as gradients).
-    ``limits`` replaces the range computed from ``volume`` (to share one across volumes).
-    """
-    if method not in NORMALIZATIONS:
-        msg = f"--normalize {method!r} is not one of {', '.join(NORMALIZATIONS)}"
-        raise VolvizError(msg)
-    v = np.asarray(volume, dtype=np.float32)
-    if method == "channel":
-        lo: Any = v.min(axis=(1, 2), keepdims=True)
-        hi: Any = v.max(axis=(1, 2), keepdims=True)
-        label = "per-channel min-max"
-    else:
-        lo, hi = limits if limits is not None else display_range([v], method)  # type: ignore[misc]
-        label = f"{_NAMES[method]} ({lo:.3g}..{hi:.3g})"
-    span = np.where(hi > lo, hi - lo, 1.0)
-    return np.clip((v - lo) / span, 0.0, 1.0).astype(np.float32), label
-
-
-def auto_spacing(shape: Sequence[int], max_ratio: float = 2.5) -> tuple[float, float, float]:
-    """Stretch short axes so no side of the box is over ``max_ratio`` times shorter.
-
-    A 1,280x7x7 or 32x112x112 volume would otherwise be a needle or a sheet.
-    """
-    longest = max(shape)
-    return tuple(  # type: ignore[return-value]
-        max(1.0, longest / max_ratio / n) for n in shape
-    )
-
-
-def parse_spacing(text: str | None) -> tuple[float, float, float] | None:
-    """``auto`` / ``None`` -> None; ``"DZ,DY,DX"`` -> floats, each > 0."""
-    if text is None or text == "auto":
-        return None
-    parts = text.split(",")
-    try:
-        values = tuple(float(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) != 3 or not all(np.isfinite(values)) or min(values) <= 0:
-        msg = f"--spacing {text!r} is not 'auto' or three numbers > 0 'DZ,DY,DX'"
-        raise VolvizError(msg)
-    return values  # type: ignore[return-value]
 
 
 def still_sampling(grid: pv.ImageData) -> Sampling:
