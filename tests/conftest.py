@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,9 +12,6 @@ from torch import nn
 
 torch.set_num_threads(1)
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
-
-# The CNN-VIS reference data (see its README), copied into the repo so CI's clean clone has it.
-REFERENCE = Path(__file__).resolve().parent / "data" / "cnn-vis"
 
 
 class TinyCNN(nn.Module):
@@ -79,27 +75,6 @@ def effnet():  # type: ignore[no-untyped-def]
     from volviz.capture.models import load_model
 
     return load_model()
-
-
-def run_cli(*args: object, ok: bool = True, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    """Invoke ``volviz ARGS`` in-process; with ``ok`` assert it succeeded."""
-    from click.testing import CliRunner
-
-    from volviz.cli.main import cli
-
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False, env=env)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
-
-
-def error_line(result) -> str:  # type: ignore[no-untyped-def]
-    """The single ``Error: ...`` line a failed command must end with (no traceback)."""
-    assert result.exit_code != 0
-    lines = [ln for ln in result.output.splitlines() if ln.strip()]
-    assert lines and lines[-1].startswith("Error:"), result.output
-    assert "Traceback" not in result.output
-    return lines[-1]
 
 
 @pytest.fixture

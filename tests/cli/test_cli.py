@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import error_line as one_error_line
-from conftest import run_cli as run
 from PIL import Image
 
+from tests.helpers import error_line as one_error_line
+from tests.helpers import run_cli as run
 from volviz.store import Store
 
 

@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-from conftest import error_line as one_error_line
-from conftest import run_cli as run
 
+from tests.helpers import REFERENCE
+from tests.helpers import error_line as one_error_line
+from tests.helpers import run_cli as run
 from volviz.store import Store, validate
 from volviz.store.results import (
     attribution_runs,
@@ -17,7 +17,6 @@ from volviz.store.results import (
     read_gradient_run,
 )
 
-REFERENCE = Path(__file__).resolve().parents[1] / "data" / "cnn-vis"
 IMAGES = REFERENCE / "images"
 
 

@@ -5,8 +5,9 @@ import json
 import nrrd
 import numpy as np
 import pytest
-from conftest import run_cli as run
 
+from tests.helpers import REFERENCE
+from tests.helpers import run_cli as run
 from volviz.capture.extract import capture
 from volviz.store import Store, validate
 
@@ -38,8 +39,6 @@ def test_order_stores_permutation_and_metrics(store_path):
 
 
 def test_order_npy_json_reproduces_cnnvis_pca(tmp_path):
-    from conftest import REFERENCE
-
     vol = REFERENCE / "activations" / "conv1_cat.npy"
     out = run("order", "--npy", str(vol), "--method", "cnnvis-pca", "--json").output
     got = json.loads(out)

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import error_line
-from conftest import run_cli as run
 from PIL import Image
 
-GRADIENTS = Path(__file__).resolve().parents[1] / "data" / "cnn-vis" / "gradients"
+from tests.helpers import REFERENCE, error_line
+from tests.helpers import run_cli as run
+
+GRADIENTS = REFERENCE / "gradients"
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,12 @@ import click
 import numpy as np
 import pytest
 import torch
-from conftest import error_line
-from conftest import run_cli as run
 from PIL import Image
 from torch import nn
 
 import volviz
+from tests.helpers import error_line
+from tests.helpers import run_cli as run
 from volviz.cli.view import open_store, time_source
 from volviz.errors import StoreError
 

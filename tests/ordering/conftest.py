@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-# The CNN-VIS reference data, copied into the repo so CI's clean clone has it.
-REFERENCE = Path(__file__).resolve().parents[1] / "data" / "cnn-vis"
+from tests.helpers import REFERENCE
 
 
 def structured_volume(n_channels: int = 40, size: int = 6, seed: int = 0) -> np.ndarray:
@@ -34,15 +31,10 @@ def make_volume():  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def conv1_cat() -> np.ndarray:
-    path = REFERENCE / "activations" / "conv1_cat.npy"
-    if not path.is_file():
-        pytest.skip(f"CNN-VIS reference data not found at {REFERENCE}")
-    return np.load(path)
+    return np.load(REFERENCE / "activations" / "conv1_cat.npy")
 
 
 @pytest.fixture(scope="session")
 def vis_pca() -> np.ndarray:
     path = REFERENCE / "legacy-vox" / "vis_pca.vox"
-    if not path.is_file():
-        pytest.skip(f"CNN-VIS reference data not found at {REFERENCE}")
     return np.fromfile(path, dtype=np.uint8).reshape(96, 55, 55)

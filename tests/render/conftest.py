@@ -16,7 +16,6 @@ import pytest
 import volviz.render  # noqa: F401  (EGL + triton import order before any render)
 
 IMAGES = Path(__file__).resolve().parent / "images"
-REFERENCE = Path(__file__).resolve().parents[1] / "data" / "cnn-vis"
 # Mean absolute difference (0..255) and share of pixels off by more than 48 that still pass:
 # software GL differs slightly between Mesa builds; a moved or missing object does not pass.
 MEAN_TOLERANCE = 4.0

@@ -5,19 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.helpers import REFERENCE
 from volviz.errors import VolvizError
 from volviz.render.ordered import ChannelOrder, arrange
 from volviz.render.transfer import PRESETS, opacity_curve
 from volviz.render.volume import (
-    display_range,
     from_image_data,
     interactive_sampling,
-    normalize,
-    parse_spacing,
     still_sampling,
     to_image_data,
 )
 from volviz.render.weights import as_volume, load_npy, reduce_input_channels
+from volviz.store.views import display_range, normalize, parse_spacing
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -83,9 +82,8 @@ def test_weight_reductions():
 
 
 def test_load_npy_reads_cnnvis_gradients(tmp_path):
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "data" / "cnn-vis" / "gradients"
+    path = REFERENCE / "gradients"
     volume = load_npy(path / "conv1_pembroke.npy", reduce="sum")
     raw = np.load(path / "conv1_pembroke.npy")
     np.testing.assert_allclose(volume, raw.sum(axis=1), rtol=1e-6)

@@ -8,11 +8,10 @@ down the channel axis (channel 0 on top).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from tests.helpers import REFERENCE
 from volviz.errors import VolvizError
 from volviz.render.compare import compare_plotter, difference_volume
 from volviz.render.ordered import ChannelOrder
@@ -26,7 +25,6 @@ from volviz.render.stack import stack_layout, stack_plotter
 from volviz.render.volume import Style, screenshot_array, volume_plotter
 from volviz.render.weights import reduce_input_channels
 
-REFERENCE = Path(__file__).resolve().parents[1] / "data" / "cnn-vis"
 SMALL = Style(window_size=(320, 240))
 ORDER = ChannelOrder(np.array([11, 10, 9, 8, 0, 1, 2, 3, 7, 6, 5, 4]), np.array([4, 8]), "test")
 
