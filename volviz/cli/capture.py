@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from volviz.cli.options import force_option, info_line, model_options, progress_bar
+from volviz.cli.options import force_option, info_line, layer_list, model_options, progress_bar
 
 
 @click.command()
@@ -74,7 +74,7 @@ def capture(
     check_target(Path(out), force=force)
     loaded = load_model(model, weights=weights, seed=seed, device=device)
     info_line(ctx, f"{loaded.name}: weights {loaded.weights}, device {loaded.device}")
-    specs = [s.strip() for s in layers.split(",") if s.strip()]
+    specs = layer_list(layers)
     with progress_bar(ctx, "capturing") as update:
         run_capture(
             loaded,

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from volviz.cli.options import force_option, info_line, model_options, progress_bar
+from volviz.cli.options import force_option, info_line, layer_list, model_options, progress_bar
 
 
 @click.group()
@@ -82,7 +82,7 @@ def capture_cmd(
             out,
             client=c,
             shards=shards,
-            layers=[s.strip() for s in layers.split(",") if s.strip()],
+            layers=layer_list(layers),
             batch_size=batch_size,
             dtype=dtype,
             compress=compress,

@@ -75,3 +75,8 @@ def progress_bar(ctx: click.Context, label: str) -> Iterator[Callable[[int, int]
 def info_line(ctx: click.Context, text: str) -> None:
     if not quiet(ctx):
         console().print(text)
+
+
+def layer_list(text: str) -> list[str]:
+    """``--layers`` text ("conv", "a.b,c.*") as a list of names / patterns."""
+    return [s.strip() for s in text.split(",") if s.strip()]

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from volviz.cli.options import layer_list
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -82,7 +84,7 @@ def default_layer(loaded: LoadedModel, layers: str | None) -> list[str]:
     from volviz.capture.layers import CONV_TYPES, resolve_layers
 
     if layers:
-        return resolve_layers(loaded.module, [s.strip() for s in layers.split(",") if s.strip()])
+        return resolve_layers(loaded.module, layer_list(layers))
     names = [n for n, m in loaded.module.named_modules() if isinstance(m, CONV_TYPES)]
     if not names:
         raise click.BadParameter("the model has no conv layer; name one", param_hint="--layers")
