@@ -11,10 +11,11 @@ import numpy as np
 import pyvista as pv
 
 from volviz.errors import VolvizError
-from volviz.render.ordered import Arranged, ChannelOrder, arrange, band_meshes
+from volviz.render.ordered import Arranged, ChannelOrder, arrange
 from volviz.render.volume import (
     Style,
     add_titles,
+    finish_scene,
     label_axes,
     map_camera,
     new_plotter,
@@ -56,26 +57,6 @@ def _prepare(
     spacing = style.spacing or auto_spacing(arranged.volume.shape)
     grid = to_image_data(arranged.volume, spacing, "activation", cells=True, extra={"raw": raw})
     return arranged, raw, grid, label
-
-
-def _finish(
-    plotter: pv.Plotter,
-    arranged: Arranged,
-    grid: pv.ImageData,
-    title: str,
-    note: str,
-    *,
-    bands: bool,
-    view: str = "3d",
-) -> pv.Plotter:
-    if bands and len(arranged.clusters) > 1:
-        for mesh, colour in band_meshes(arranged, grid):
-            plotter.add_mesh(mesh, color=colour, lighting=False)
-    plotter.add_mesh(grid.outline(), color="#8a8f99", line_width=1)
-    label_axes(plotter, grid, arranged.volume.shape, channel_title=arranged.axis_title)
-    add_titles(plotter, title, note)
-    map_camera(plotter, view)
-    return plotter
 
 
 def threshold_plotter(
@@ -132,7 +113,7 @@ def threshold_plotter(
             )
     count = int(np.count_nonzero(raw >= cut))
     note = f"{kind} >= {how}: {count} of {volume.size} voxels; colour: {label}"
-    return _finish(plotter, arranged, grid, title, note, bands=bands)
+    return finish_scene(plotter, arranged, grid, title, note, bands=bands, outline=True)
 
 
 def slice_index(value: int | None, size: int, name: str) -> int:
@@ -179,7 +160,7 @@ def slices_plotter(
         scalar_bar_args=scalar_bar_args("activation"),
     )
     note = f"slices: channel {arranged.channel_at[z]}, row {y}, column {x}; display: {label}"
-    return _finish(plotter, arranged, grid, title, note, bands=bands)
+    return finish_scene(plotter, arranged, grid, title, note, bands=bands, outline=True)
 
 
 def channel_plotter(

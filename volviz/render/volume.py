@@ -25,7 +25,7 @@ from volviz.render.annotate import (
     map_camera,
     scalar_bar_args,
 )
-from volviz.render.ordered import ChannelOrder, arrange, band_meshes
+from volviz.render.ordered import Arranged, ChannelOrder, arrange, band_meshes
 from volviz.render.transfer import RAMP, opacity_curve
 from volviz.store.views import (  # display scaling and box shape: numpy, shared with exports
     auto_spacing,
@@ -210,7 +210,7 @@ def volume_plotter(
     bands : bool
         Coloured bands beside the volume, one colour per cluster of ``order``.
     """
-    style = dataclasses.replace(style or Style(), **_legacy(overrides))
+    style = dataclasses.replace(style or Style(), **_style_overrides(overrides))
     shown, label = normalize(volume, style.normalization)
     fill = 0.5 if style.normalization == "symmetric" else 0.0
     arranged = arrange(shown, order, gap=gap, fill=fill)
@@ -218,24 +218,35 @@ def volume_plotter(
     grid = to_image_data(arranged.volume, spacing, name="activation")
     plotter = new_plotter(style)
     add_volume(plotter, grid, style)
+    return finish_scene(plotter, arranged, grid, title, f"display: {label}", bands=bands)
+
+
+def finish_scene(
+    plotter: pv.Plotter,
+    arranged: Arranged,
+    grid: pv.ImageData,
+    title: str,
+    note: str,
+    *,
+    bands: bool,
+    view: str = "3d",
+    outline: bool = False,
+) -> pv.Plotter:
+    """Cluster bands, box outline, labelled axes, titles and the camera of a scene."""
     if bands and len(arranged.clusters) > 1:
         for mesh, colour in band_meshes(arranged, grid):
             plotter.add_mesh(mesh, color=colour, lighting=False)
+    if outline:
+        plotter.add_mesh(grid.outline(), color="#8a8f99", line_width=1)
     label_axes(plotter, grid, arranged.volume.shape, channel_title=arranged.axis_title)
-    add_titles(plotter, title, f"display: {label}")
-    map_camera(plotter)
+    add_titles(plotter, title, note)
+    map_camera(plotter, view)
     return plotter
 
 
-def _legacy(overrides: dict[str, Any]) -> dict[str, Any]:
-    """Keyword overrides of ``Style`` fields; ``opacity`` as a preset name is ``preset``."""
+def _style_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Keyword overrides of ``Style`` fields (unknown names raise ``TypeError``)."""
     out = dict(overrides)
-    if "opacity" in out:
-        opacity = out.pop("opacity")
-        if not isinstance(opacity, str):
-            msg = "opacity as a list is no longer taken; pass preset= and opacity_scale="
-            raise VolvizError(msg)
-        out["preset"] = opacity
     if out.get("spacing") is not None:
         out["spacing"] = tuple(out["spacing"])
     fields = {f.name for f in dataclasses.fields(Style)}
