@@ -24,7 +24,6 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
 import h5py
@@ -150,25 +149,6 @@ class ResumableWriter(StoreWriter):
             self._finish(ok=False)
             raise
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._close()
-        self._finish(ok=exc_type is None and self._error is None)
-        if exc_type is None and self._error is not None:
-            raise self._error
-
-    def _close(self) -> None:
-        try:
-            self._stop_thread()
-        finally:
-            if self.file is not None:
-                self.file.close()
-                self.file = None
 
     def _take_lock(self) -> None:
         self._lock = self.paths["lock"].open("wb")

@@ -133,17 +133,25 @@ class StoreWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._close()
+        self._finish(ok=exc_type is None and self._error is None)
+        if exc_type is None and self._error is not None:
+            raise self._error
+
+    def _close(self) -> None:
         try:
             self._stop_thread()
         finally:
-            assert self.file is not None
-            self.file.close()
-        if exc_type is None and self._error is None:
+            if self.file is not None:
+                self.file.close()
+                self.file = None
+
+    def _finish(self, *, ok: bool) -> None:
+        """Rename the finished file into place, or remove the unfinished one."""
+        if ok:
             os.replace(self.tmp, self.path)
-            return
-        self.tmp.unlink(missing_ok=True)
-        if exc_type is None and self._error is not None:
-            raise self._error
+        else:
+            self.tmp.unlink(missing_ok=True)
 
     def append(
         self,
