@@ -18,9 +18,9 @@ from volviz.store.results import (
     gradient_runs,
     importance_reports,
     read_attribution,
-    read_attrs,
     read_gradient_run,
 )
+from volviz.store.schema import read_attrs
 
 TOP = 5
 e = html.escape

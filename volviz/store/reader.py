@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 from pathlib import Path
 from types import TracebackType
@@ -13,7 +11,7 @@ import h5py
 import numpy as np
 
 from volviz.errors import StoreError
-from volviz.store.schema import ENCODING, VERSION, check
+from volviz.store.schema import check, read_attrs
 
 
 class Store:
@@ -84,16 +82,8 @@ class Store:
 
     @property
     def provenance(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in self.file.attrs.items():
-            if key in (ENCODING, VERSION):
-                continue
-            text = value.decode() if isinstance(value, bytes) else value
-            if isinstance(text, str) and text[:1] in "[{":
-                with contextlib.suppress(json.JSONDecodeError):
-                    text = json.loads(text)
-            out[key] = text.item() if isinstance(text, np.generic) else text
-        return out
+        """Root attributes (model, weights, preprocessing, versions, ...), JSON decoded."""
+        return read_attrs(self.file)
 
     def layer_group(self, layer: str) -> h5py.Group:
         group = self.file["layers"]

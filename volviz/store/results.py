@@ -7,7 +7,6 @@ Readers check every encoding and return plain arrays and dicts.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -19,7 +18,7 @@ import h5py
 import numpy as np
 
 from volviz.errors import StoreError
-from volviz.store.schema import check, stamp
+from volviz.store.schema import check, read_attrs, stamp
 
 GRADIENT_AXES = ["filter", "input", "y", "x"]
 PER_IMAGE_AXES = ["sample", "filter", "input", "y", "x"]
@@ -133,20 +132,6 @@ def read_gradient_run(file: h5py.File, run: str) -> dict[str, Any]:
                 check(sub[key], encoding)
                 entry[key] = sub[key][()]
         out["layers"][layer] = entry
-    return out
-
-
-def read_attrs(obj: h5py.Group | h5py.Dataset) -> dict[str, Any]:
-    """Attributes with JSON text decoded and the encoding stamps left out."""
-    out: dict[str, Any] = {}
-    for key, value in obj.attrs.items():
-        if key.startswith("volviz-encoding"):
-            continue
-        text = value.decode() if isinstance(value, bytes) else value
-        if isinstance(text, str) and text[:1] in "[{":
-            with contextlib.suppress(json.JSONDecodeError):
-                text = json.loads(text)
-        out[key] = text.item() if isinstance(text, np.generic) else text
     return out
 
 

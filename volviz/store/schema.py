@@ -5,9 +5,12 @@ docs/format.md is the normative description; this module is its executable half.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from typing import Any
 
 import h5py
+import numpy as np
 
 from volviz.errors import NewerFormatError, StoreError
 
@@ -86,3 +89,17 @@ def _text(value: Any) -> str | None:
     if value is None:
         return None
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def read_attrs(obj: h5py.Group | h5py.Dataset) -> dict[str, Any]:
+    """Attributes as Python values: JSON text decoded, the encoding stamps left out."""
+    out: dict[str, Any] = {}
+    for key, value in obj.attrs.items():
+        if key in (ENCODING, VERSION):
+            continue
+        text = value.decode() if isinstance(value, bytes) else value
+        if isinstance(text, str) and text[:1] in "[{":
+            with contextlib.suppress(json.JSONDecodeError):
+                text = json.loads(text)
+        out[key] = text.item() if isinstance(text, np.generic) else text
+    return out
