@@ -19,7 +19,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import threading
 import zlib
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -235,8 +234,7 @@ class ResumableWriter(StoreWriter):
         self._stop_thread()
         if self._error is not None:
             raise self._error
-        self._thread = threading.Thread(target=self._drain, name="volviz-writer", daemon=True)
-        self._thread.start()
+        self._start_thread()
 
     def _write(
         self,

@@ -123,9 +123,12 @@ class StoreWriter:
             )
         self._create_tables()
         if self.background:
-            self._thread = threading.Thread(target=self._drain, name="volviz-writer", daemon=True)
-            self._thread.start()
+            self._start_thread()
         return self
+
+    def _start_thread(self) -> None:
+        self._thread = threading.Thread(target=self._drain, name="volviz-writer", daemon=True)
+        self._thread.start()
 
     def __exit__(
         self,
