@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -73,14 +74,15 @@ class Store:
     def n_images(self) -> int:
         return int(self.file["inputs/name"].shape[0])
 
-    @property
+    @cached_property
     def inputs(self) -> list[dict[str, str]]:
+        """One record per image (source, name, label, sha256); read once per open store."""
         group = self.file["inputs"]
         keys = [k for k in group if isinstance(group[k], h5py.Dataset)]
         columns = {k: group[k].asstr()[()] for k in keys}
         return [{k: str(columns[k][i]) for k in keys} for i in range(self.n_images)]
 
-    @property
+    @cached_property
     def provenance(self) -> dict[str, Any]:
         """Root attributes (model, weights, preprocessing, versions, ...), JSON decoded."""
         return read_attrs(self.file)
@@ -107,7 +109,7 @@ class Store:
         """Index of an image given as an index or as its name."""
         n = self.n_images
         if isinstance(image, str) and not image.lstrip("-").isdigit():
-            names = list(self.file["inputs/name"].asstr()[()])
+            names = [r["name"] for r in self.inputs]
             if image not in names:
                 msg = f"--image {image!r} is not in {self.path.name}; images: {', '.join(names)}"
                 raise StoreError(msg)
