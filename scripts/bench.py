@@ -26,10 +26,6 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 BATCH, BATCHES = 16, 4
 
 
-def best_of(fn: Callable[[], Any], repeat: int = 3) -> float:
-    return side_by_side([fn], repeat)[0]
-
-
 def side_by_side(
     fns: list[Callable[[], Any]], repeat: int = 5, cleanup: Callable[[], Any] | None = None
 ) -> list[float]:

@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,22 +31,13 @@ from typing import Any
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import side_by_side
+
 CASES = [
     ("efficientnet-lite0", "_conv_stem"),
     ("efficientnet-lite0", "_blocks.7._depthwise_conv"),
     ("alexnet", "features.0"),
 ]
-
-
-def side_by_side(fns: list[Callable[[], Any]], repeat: int) -> list[float]:
-    """Best wall time of each function, run interleaved so machine noise hits all alike."""
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeat):
-        for fn, bucket in zip(fns, times, strict=True):
-            start = time.perf_counter()
-            fn()
-            bucket.append(time.perf_counter() - start)
-    return [min(t) for t in times]
 
 
 def images(n: int, size: int = 224) -> Any:
