@@ -30,7 +30,7 @@ from volviz.cli import (
 
 
 class VolvizGroup(click.Group):
-    """Turns volviz's own errors into one ``Error: ...`` line instead of a traceback."""
+    """Turns volviz's (and its leaf libraries') errors into one ``Error: ...`` line."""
 
     def invoke(self, ctx: click.Context) -> Any:
         from volviz.errors import VolvizError
@@ -40,9 +40,12 @@ class VolvizGroup(click.Group):
         except VolvizError as exc:
             raise click.ClickException(str(exc)) from None
         except ValueError as exc:
-            # The leaf libraries (ordering, exporters) raise their own ValueError subclasses
-            # with one line naming the parameter; show them the same way.
-            if type(exc).__module__.split(".")[0] in ("ordering", "exporters"):
+            # The leaf libraries cannot subclass VolvizError; their errors also name the
+            # parameter and value in one line. Imported here, not at start-up (they are heavy).
+            from exporters import ExportError
+            from ordering import OrderingError
+
+            if isinstance(exc, ExportError | OrderingError):
                 raise click.ClickException(str(exc)) from None
             raise
 
