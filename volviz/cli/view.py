@@ -85,7 +85,7 @@ def view(
         raise click.ClickException(NO_DISPLAY)
     from volviz.cli.render import _parse_size
     from volviz.render import viewer
-    from volviz.render.load import ordering_names, read_ordering
+    from volviz.render.load import read_ordering
     from volviz.render.volume import Style
 
     window = _parse_size(size)
@@ -94,7 +94,7 @@ def view(
         start = layers.index(store.layer_group(layer).name.split("/")[-1]) if layer else 0
 
         def ordering_of(key: str) -> object:
-            names = ordering_names(store, key)
+            names = store.orderings(key)
             if ordering and ordering in names:
                 return read_ordering(store, key, ordering)
             return read_ordering(store, key, names[0]) if names and not ordering else None

@@ -11,39 +11,13 @@ from volviz.render.ordered import ChannelOrder
 from volviz.render.weights import as_volume
 
 
-def ordering_names(store: Any, layer: str) -> list[str]:
-    """Names of the orderings stored for ``layer`` (``/layers/<key>/orderings/<name>``)."""
-    if hasattr(store, "orderings"):
-        return list(store.orderings(layer))
-    group = store.layer_group(layer)
-    if "orderings" not in group:
-        return []
-    return sorted(k for k in group["orderings"] if not k.startswith(".tmp-"))
-
-
 def read_ordering(store: Any, layer: str, name: str) -> ChannelOrder:
     """The stored ordering ``name`` of ``layer`` as a ``ChannelOrder``.
 
-    Uses ``Store.ordering`` (an object with ``order`` and ``boundaries``) when the reader
-    has it; otherwise reads ``/layers/<key>/orderings/<name>/order`` and ``boundaries``.
+    An unknown name raises ``StoreError`` listing the stored ones (``Store.ordering``).
     """
-    names = ordering_names(store, layer)
-    if name not in names:
-        known = ", ".join(names) or "none"
-        msg = f"--ordering {name!r} is not stored for layer {layer!r}; stored: {known}"
-        raise StoreError(msg)
-    if hasattr(store, "ordering"):
-        stored = store.ordering(layer, name)
-        order, boundaries = stored.order, getattr(stored, "boundaries", None)
-    else:
-        group = store.layer_group(layer)["orderings"][name]
-        order = group["order"][()]
-        boundaries = group["boundaries"][()] if "boundaries" in group else None
-    return ChannelOrder(np.asarray(order), _optional(boundaries), name)
-
-
-def _optional(boundaries: Any) -> np.ndarray | None:
-    return None if boundaries is None else np.asarray(boundaries, dtype=np.int64)
+    stored = store.ordering(layer, name)
+    return ChannelOrder(np.asarray(stored.order), np.asarray(stored.boundaries, np.int64), name)
 
 
 def conv_layers(store: Any) -> list[str]:
