@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import platform
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -15,9 +15,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from volviz.capture.hooks import capture_outputs, eval_mode
+from volviz.capture.hooks import eval_mode
 from volviz.capture.layers import layer_attributes, resolve_layers
 from volviz.capture.models import IMAGENET, LoadedModel, Preprocess
+from volviz.capture.stages import PostInfo, parse_stages, split_key, staged_outputs
 from volviz.capture.stream import (
     Batch,
     dataset_batches,
@@ -57,6 +58,7 @@ def capture(
     resume: bool = False,
     num_workers: int = 0,
     pin_memory: bool | None = None,
+    stage: str | Mapping[str, str] = "pre",
 ) -> Path:
     """Run ``inputs`` through ``model`` and store the outputs of ``layers`` in ``out``.
 
@@ -85,6 +87,11 @@ def capture(
         DataLoader worker processes decoding images (0: one background thread).
     pin_memory : bool, optional
         Page-locked batches for a faster copy to a GPU (default: when the model is on CUDA).
+    stage : str or mapping
+        What to store per layer: ``pre`` (the module's own output, key ``NAME``), ``post``
+        (what the next layer receives, after the normalisation / nonlinearity / residual add
+        that follow it in the traced graph, key ``NAME+post``) or ``both``. A comma list
+        (``post,_conv_stem=both``) or a ``{name: stage}`` mapping sets it per layer.
 
     Returns
     -------
@@ -96,12 +103,15 @@ def capture(
         msg = f"--batch-size {batch_size} must be at least 1"
         raise InputError(msg)
     names = resolve_layers(loaded.module, layers)
+    stages = parse_stages(stage, names)
     source = inputs if isinstance(inputs, DataLoader) else source_dataset(inputs, loaded.preprocess)
     check_target(Path(out), force=force)
     modules = dict(loaded.module.named_modules())
     if isinstance(source, DataLoader):
         batch_size = source.batch_size or 1
-    attrs = provenance(loaded, names, batch_size=batch_size, dtype=dtype, command=command)
+    attrs = provenance(
+        loaded, names, batch_size=batch_size, dtype=dtype, command=command, stages=stages
+    )
     settings = {k: attrs[k] for k in RESUME_SETTINGS} | {"compress": compress}
     pin = loaded.device.type == "cuda" if pin_memory is None else pin_memory
     with (
@@ -117,15 +127,15 @@ def capture(
             class_names=loaded.class_names,
         ) as writer,
         eval_mode(loaded.module),
-        capture_outputs(loaded.module, names) as outputs,
+        staged_outputs(loaded.module, stages) as (run, outputs, post),
         torch.no_grad(),
     ):
         total, batches = _stream(source, writer.stored, batch_size, num_workers, pin)
         done = writer.n_images
         for records, x in batches:
-            logits = loaded.module(x.to(loaded.device, non_blocking=pin))
+            logits = run(x.to(loaded.device, non_blocking=pin))
             arrays = {k: v.cpu().numpy() for k, v in outputs.items()}
-            layer_attrs = {k: _layer_attrs(modules, k) for k in arrays}
+            layer_attrs = {k: _layer_attrs(modules, k, post) for k in arrays}
             logits_np = logits.cpu().numpy() if isinstance(logits, torch.Tensor) else None
             writer.append(records, arrays, logits_np, layer_attrs)
             done += len(records)
@@ -144,6 +154,7 @@ RESUME_SETTINGS = (
     "captured_layers",
     "batch_size",
     "dtype",
+    "stages",
 )
 
 
@@ -167,9 +178,12 @@ def _stream(
     return done + len(todo), batches
 
 
-def _layer_attrs(modules: dict[str, nn.Module], key: str) -> dict[str, Any]:
-    name, _, call = key.partition("@")
-    return {**layer_attributes(modules[name]), "module": name, "call": int(call or 0)}
+def _layer_attrs(
+    modules: dict[str, nn.Module], key: str, post: dict[str, PostInfo]
+) -> dict[str, Any]:
+    name, call, stage = split_key(key)
+    extra = post[key].attrs() if key in post else {"stage": stage}
+    return {**layer_attributes(modules[name]), "module": name, "call": call, **extra}
 
 
 def provenance(loaded: LoadedModel, layers: Sequence[str], **extra: Any) -> dict[str, Any]:

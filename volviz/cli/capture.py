@@ -22,6 +22,14 @@ from volviz.cli.options import force_option, info_line, layer_list, model_option
     show_default=True,
     help="Comma-separated dotted names, globs (features.*), or conv for every conv layer.",
 )
+@click.option(
+    "--stage",
+    default="pre",
+    show_default=True,
+    help="pre: each layer's own output; post: what the next layer receives (after the "
+    "BN/activation/residual add found in the traced graph, key NAME+post); both. "
+    "Per layer: post,_conv_stem=both.",
+)
 @click.option("--batch-size", type=int, default=16, show_default=True)
 @click.option(
     "--dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True
@@ -48,6 +56,7 @@ def capture(
     out: str,
     model: str,
     layers: str,
+    stage: str,
     batch_size: int,
     dtype: str,
     compress: bool,
@@ -81,6 +90,7 @@ def capture(
             list(inputs),
             out,
             layers=specs,
+            stage=stage,
             batch_size=batch_size,
             dtype=dtype,
             compress=compress,
