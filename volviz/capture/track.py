@@ -3,9 +3,12 @@
 Every ``every`` steps (or when ``record`` is called, e.g. at each epoch's end) the tracker
 runs a fixed probe batch through the model in eval mode without gradients, and appends to
 the store the probe activations of the chosen layers, their conv weights and the weights'
-current ``.grad`` (read, never changed). The file is written in HDF5 SWMR mode: readers
-(``volviz view --follow``) see complete steps while training goes on. ``/layers/<key>/
-activations`` always holds the newest step, so every viewer and exporter works on the file.
+current ``.grad`` (read, never changed). The file is written in place, in HDF5 SWMR mode:
+readers (``volviz view --follow``) see complete steps while training goes on, and the
+records completed before the training process died stay readable (``volviz.Store`` opens
+such a file read-only in SWMR mode). ``/layers/<key>/activations`` holds the newest step,
+so every viewer and exporter works on a closed file; it is rewritten in place at each
+record, so live readers read the timeline datasets instead (docs/format.md).
 
 The probe forward uses no random numbers and touches no gradient or running statistic, so a
 tracked run trains exactly like an untracked one with the same seed (tested).
@@ -87,7 +90,6 @@ class Tracker:
         t = self.steps_recorded
         ds = self._datasets
         for key, value in acts.items():
-            ds[key, "activations"][...] = value
             _append(ds[key, "timeline_activations"], t, value)
             if key in weights:
                 w = weights[key]
@@ -95,6 +97,9 @@ class Tracker:
                 grad = w.grad
                 g = np.full(w.shape, np.nan, np.float32) if grad is None else grad.cpu().numpy()
                 _append(ds[key, "weight_grad"], t, g)
+            newest = ds[key, "activations"]  # rewritten in place: see docs/format.md
+            newest[...] = value
+            newest.flush()
         # "step" goes last: its length is what readers count as complete records.
         columns = (("epoch", epoch), ("loss", loss), ("wall_time", time.time()), ("step", step))
         for key, item in columns:

@@ -25,6 +25,7 @@ import pyvista as pv
 from volviz.errors import VolvizError
 from volviz.render.annotate import BACKGROUND, panel
 from volviz.render.ordered import Arranged, ChannelOrder, arrange, band_meshes
+from volviz.render.time_range import RunningRange, tail_for
 from volviz.render.volume import (
     Style,
     add_titles,
@@ -293,10 +294,17 @@ def write_sheet(
 
 
 class TimelineSource:
-    """What the viewer needs from a tracked store (see ``viewer.TimeSource``)."""
+    """What the viewer needs from a tracked store (see ``viewer.TimeSource``).
+
+    Following a live run costs the same per new record however long the run is: the
+    display range is updated from the new records only (``RunningRange``).
+    """
+
+    BLOCK = 256  # records read at once when (re)building a display range
 
     def __init__(self, timeline: Any) -> None:
         self.timeline = timeline
+        self._ranges: dict[tuple[str, int, str], RunningRange] = {}
 
     @property
     def n_steps(self) -> int:
@@ -310,8 +318,24 @@ class TimelineSource:
         return np.asarray(self.timeline.volume(layer, image, t), dtype=np.float32)
 
     def label(self, t: int) -> str:
-        line = self.timeline
-        return frame_label(int(line.steps[t]), int(line.epochs[t]), float(line.loss[t]))
+        return frame_label(*self.timeline.record(t))
+
+    def limits(self, layer: str, image: int, method: str) -> tuple[Any, Any]:
+        """``fixed_range`` over all complete records of ``layer`` and ``image``, reading
+        only the records added since the last call (all of them about once per doubling)."""
+        key = (layer, image, method)
+        running = self._ranges.get(key) or RunningRange(method)
+        self._fold(running, layer, image)
+        if running.needs_rebuild:
+            running = RunningRange(method, tail=tail_for(running.count))
+            self._fold(running, layer, image)
+        self._ranges[key] = running
+        return running.limits()
+
+    def _fold(self, running: RunningRange, layer: str, image: int) -> None:
+        for start in range(running.records, self.n_steps, self.BLOCK):
+            stop = min(start + self.BLOCK, self.n_steps)
+            running.add(self.timeline.volumes(layer, image, start, stop))
 
 
 __all__ = [

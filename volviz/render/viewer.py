@@ -64,6 +64,8 @@ class TimeSource(Protocol):
 
     def label(self, t: int) -> str: ...
 
+    def limits(self, layer: str, image: int, method: str) -> tuple[Any, Any]: ...
+
 
 @dataclass
 class ViewerState:
@@ -115,15 +117,14 @@ def refresh(state: ViewerState) -> ViewerState:
 
 
 def _time_display(state: ViewerState, time: TimeSource) -> np.ndarray:
-    from volviz.render.timeline import fixed_range, range_label, scale
+    from volviz.render.timeline import range_label, scale
 
     n = state.n_seen = time.n_steps
     state.time_index = n - 1 if state.follow else int(np.clip(state.time_index % n, 0, n - 1))
     state.raw = time.volume(state.layer, state.image_index, state.time_index)
     key = (state.layer, state.image_index, n)
-    if state.limits_key != key:  # all records of this layer and image, read once per change
-        series = np.stack([time.volume(state.layer, state.image_index, t) for t in range(n)])
-        state.limits = fixed_range(series, state.style.normalization)
+    if state.limits_key != key:  # over all records of this layer and image, once per change
+        state.limits = time.limits(state.layer, state.image_index, state.style.normalization)
         state.limits_key = key
     assert state.limits is not None
     lo, hi = state.limits

@@ -18,6 +18,10 @@ from volviz.store.schema import check, read_attrs
 class Store:
     """An open store file (read-only). Use as a context manager or call ``close()``.
 
+    ``writing`` is true when the file is still marked open for writing (a ``volviz.track``
+    run that is appending or whose process died): it is then read in SWMR mode (``swmr``),
+    and ``volume`` reads a tracked layer's newest complete record from its timeline.
+
     Examples
     --------
     >>> with Store("demo.h5") as store:  # doctest: +SKIP
@@ -29,12 +33,8 @@ class Store:
         if not self.path.is_file():
             msg = f"FILE {str(self.path)!r} does not exist"
             raise StoreError(msg)
-        try:
-            # swmr: follow a file that volviz.track is still appending to (refresh()).
-            self.file = h5py.File(self.path, "r", swmr=swmr)
-        except OSError as exc:
-            msg = f"FILE {str(self.path)!r} is not a readable HDF5 file ({exc})"
-            raise StoreError(msg) from exc
+        self.file, self.writing = open_read_only(self.path, swmr=swmr)
+        self.swmr = swmr or self.writing
         try:
             self.version = check(self.file, "volviz-store")
             check(self.file["inputs"], "inputs")
@@ -123,10 +123,25 @@ class Store:
     def volume(self, layer: str, image: int | str = 0) -> np.ndarray:
         """One image's activations of ``layer``: ndarray of shape (C, H, W), float32.
 
-        Only that image's chunks are read.
+        Only that image's chunks are read. In SWMR mode a tracked layer is read from its
+        newest complete record (``/layers/<key>/activations`` is rewritten in place there).
         """
-        ds = self.activations(layer)
-        return np.ascontiguousarray(ds[self.image_index(image)], dtype=np.float32)
+        group = self.layer_group(layer)
+        if self.swmr and "timeline_activations" in group:
+            values = self._newest_record(group["timeline_activations"], self.image_index(image))
+        else:
+            values = self.activations(layer)[self.image_index(image)]
+        return np.ascontiguousarray(values, dtype=np.float32)
+
+    def _newest_record(self, series: h5py.Dataset, image: int) -> np.ndarray:
+        step = self.file["timeline/step"]
+        step.refresh()  # the step column first: its length counts complete records
+        series.refresh()
+        n = min(step.shape[0], series.shape[0])
+        if n == 0:
+            msg = f"{self.path.name} has no complete record yet"
+            raise StoreError(msg)
+        return np.asarray(series[n - 1, image])
 
     def orderings(self, layer: str) -> list[str]:
         """Names of the orderings stored for ``layer``."""
@@ -150,6 +165,40 @@ class Store:
         if "class_names" in group:
             out["class_names"] = group["class_names"].asstr()[()]
         return out
+
+
+def open_read_only(path: Path, *, swmr: bool = False) -> tuple[h5py.File, bool]:
+    """Open ``path`` read-only; return the file and whether its write flag was set.
+
+    The one place every command opens a store. A file whose write flag is set (a
+    ``volviz.track`` run still appending, or one whose process died) opens read-only in
+    SWMR mode: every record completed before that moment reads, nothing is changed on
+    disk. ``swmr=True`` asks for SWMR mode directly (following a live run with
+    ``refresh()``).
+    """
+    name = repr(str(path))
+    try:
+        return h5py.File(path, "r", swmr=swmr), False
+    except OSError as exc:
+        if swmr or "already open for write" not in str(exc):
+            raise StoreError(_unreadable(name, exc)) from exc
+    try:  # the write flag is set: a live writer, or a stale flag left by one that died
+        return h5py.File(path, "r", swmr=True), True
+    except OSError as exc:
+        msg = (
+            f"FILE {name} was left open for writing by a process that did not finish, "
+            f"outside SWMR mode, so no part of it can be trusted ({exc})"
+        )
+        raise StoreError(msg) from exc
+
+
+def _unreadable(name: str, exc: OSError) -> str:
+    if "unable to lock file" in str(exc):
+        return (
+            f"FILE {name} is being written by another process that has not switched to "
+            "SWMR mode yet (a volviz.track run does so after creating the file); try again"
+        )
+    return f"FILE {name} is not a readable HDF5 file ({exc})"
 
 
 def open_store(path: str | os.PathLike[str]) -> Store:
