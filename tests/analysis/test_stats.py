@@ -75,3 +75,38 @@ def test_analyze_command_stores_and_summarizes(tmp_path):
     assert stored.n_images == 3
     again = CliRunner().invoke(cli, ["analyze", str(path)])
     assert again.exit_code == 1 and "pass --force" in again.output
+
+
+def test_analyze_uses_post_activation_keys_and_names_the_stage(tmp_path):
+    """conv -> BN -> ReLU6 by hand: ch0 = relu6(x - 1), ch1 = relu6(1.5 - 2x)."""
+    import torch
+    from torch import nn
+
+    from volviz.analysis.stats import describe_stage, prefer_post
+    from volviz.capture.extract import capture
+
+    model = nn.Sequential(nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2, eps=0.0), nn.ReLU6())
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([1.0, -2.0]).reshape(2, 1, 1, 1))
+        model[0].bias.copy_(torch.tensor([0.0, 1.0]))
+        model[1].running_mean.copy_(torch.tensor([1.0, 0.0]))
+        model[1].running_var.copy_(torch.tensor([4.0, 1.0]))
+        model[1].weight.copy_(torch.tensor([2.0, 1.0]))
+        model[1].bias.copy_(torch.tensor([0.0, 0.5]))
+    # Raw conv: ch0 = x, ch1 = 1 - 2x; x = 0.25 is where BN + ReLU6 change the verdicts.
+    x = torch.tensor([[[[2.0, 3.0, 4.0, 0.25]]]])
+    path = capture(model, x, tmp_path / "p.h5", layers=["0"], stage="both")
+    result = CliRunner().invoke(cli, ["analyze", str(path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "0+post" in result.output and "post: after 1 -> 2 (ReLU6)" in result.output
+    with Store(path) as store:
+        assert prefer_post(store.layers) == ["0+post"]
+        post = load_stats(store, "0+post")
+        assert describe_stage(store.layer_group("0").attrs) == "pre: raw output of the module"
+        raw = layer_stats(store.activations("0"), "0")
+    # post ch0 = [1, 2, 3, 0] (relu6(-0.75) = 0), ch1 = [0, 0, 0, 1] (1.5 - 0.5 = 1)
+    np.testing.assert_array_equal(post.fraction_positive, [0.75, 0.25])
+    assert post.sparsity == 0.5
+    assert post.dead.tolist() == [] and post.always_on.tolist() == []
+    # the raw conv output calls channel 0 always on (x > 0 everywhere): BN + ReLU6 zero it once
+    assert raw.always_on.tolist() == [0] and raw.fraction_positive.tolist() == [1.0, 0.25]

@@ -1,7 +1,10 @@
 """Per-layer statistics, computed streaming (one image at a time) from a store.
 
 For a layer with activations (N, C, H, W):
-- sparsity: the fraction of values <= 0 (what a following ReLU would zero);
+- sparsity: the fraction of values <= 0. On a post-activation key (``NAME+post``, what the
+  next layer receives) after a ReLU these are the exact zeros the next layer sees; on a raw
+  output (stage ``pre``) it is what a ReLU applied directly would zero, which is not what
+  happens when a BatchNorm sits in between (EfficientNet, resnet): prefer post keys;
 - dead channels: never > 0 on any image or position; always-on: > 0 everywhere;
 - per-channel mean, std, min, max, and fraction of positive values;
 - top-k (image, row, column, value) per channel by the channel's maximum on each image;
@@ -12,6 +15,8 @@ For a layer with activations (N, C, H, W):
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,3 +151,24 @@ def _order_channels(corr: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
     est = ordering.make_ordering("best").fit(corr.astype(np.float64))
     metrics = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in est.metrics_.items()}
     return np.asarray(est.order_, dtype=np.int64), metrics
+
+
+def describe_stage(attrs: Mapping[str, Any]) -> str:
+    """Which tensor a store key holds, in words, from its layer-group attributes.
+
+    ``post after _bn0 -> _swish (ReLU6)``, ``post = raw output (next op not element-wise)``
+    or ``pre: raw output of the module`` (also for stores written before stages existed).
+    """
+    if attrs.get("stage", "pre") != "post":
+        return "pre: raw output of the module"
+    chain = json.loads(str(attrs.get("post_chain", "[]")))
+    if not chain:
+        return "post = raw output (what follows is not element-wise)"
+    act = str(attrs.get("post_activation", "none"))
+    return f"post: after {' -> '.join(chain)}" + (f" ({act})" if act != "none" else "")
+
+
+def prefer_post(keys: Sequence[str]) -> list[str]:
+    """``keys`` without the raw outputs whose post-activation (``NAME+post``) is also there."""
+    have = set(keys)
+    return [k for k in keys if k + "+post" not in have]
