@@ -179,106 +179,19 @@ def _given(ctx: click.Context, name: str) -> bool:
 
 
 def _build(file: str | None, opts: dict[str, Any], style: Any) -> Any:
-    from volviz.render import compare, scenes, stack, volume
+    """The scene's Plotter, built by the shared :mod:`volviz.render.build`."""
+    from dataclasses import fields
 
-    scene = opts["scene"]
-    if scene == "stack":
-        return stack.stack_plotter(
-            _stack_layers(file, opts),
-            title=opts.get("_title", ""),
-            style=style,
-            columns=opts["columns"],
-            channel_scale=opts["channel_scale"],
-        )
-    panels = _panels(file, opts)
-    if scene == "compare":
-        return compare.compare_plotter(
-            [p["volume"] for p in panels],
-            [p["title"] for p in panels],
-            style=style,
-            orders=[p["order"] for p in panels],
-            difference=opts["difference"],
-        )
-    if len(panels) != 1:
-        raise click.UsageError(f"--scene {scene} shows one volume; use --scene compare for more")
-    one = panels[0]
-    common = {"title": one["title"], "style": style, "order": one["order"]}
-    ordered = {"gap": opts["gap"], "bands": opts["bands"]}
-    if scene == "volume":
-        return volume.volume_plotter(one["volume"], **common, **ordered)
-    if scene in ("threshold", "isosurface"):
-        return scenes.threshold_plotter(
-            one["volume"],
-            level=opts["level"],
-            percentile=opts["percentile"],
-            smooth=scene == "isosurface",
-            **common,
-            **ordered,
-        )
-    if scene == "slices":
-        planes = {k: opts[k] for k in ("channel", "row", "column")}
-        return scenes.slices_plotter(one["volume"], **planes, **common, **ordered)
-    if opts["channel"] is None:
-        raise click.UsageError("--scene channel needs --channel N (an original channel index)")
-    return scenes.channel_plotter(one["volume"], opts["channel"], **common)
+    from volviz.render.build import SceneSpec, scene_plotter
 
-
-def _panels(file: str | None, opts: dict[str, Any]) -> list[dict[str, Any]]:
-    """The volumes to show, each with a title and an optional channel order."""
-    from volviz.render.weights import load_npy
-
-    out: list[dict[str, Any]] = []
-    image_index = int(opts["images"][0]) if opts["images"] and opts["images"][0].isdigit() else None
-    for path in opts["npys"]:
-        vol = load_npy(path, reduce=opts["reduce"], index=image_index)
-        out.append({"volume": vol, "title": _title(Path(path).name, vol), "order": None})
+    names = {f.name for f in fields(SceneSpec)}
+    spec = SceneSpec(**{k: v for k, v in opts.items() if k in names})
     if file is None:
-        if not out:
-            raise click.UsageError("give FILE (a volviz store) or --npy ARRAY")
-        return out
-    from volviz.render.load import dataset_volume, read_ordering
+        return scene_plotter(None, spec, style)
     from volviz.store import Store
 
     with Store(file) as store:
-        for path in opts["datasets"]:
-            index = store.image_index(opts["images"][0]) if opts["images"] else None
-            vol = dataset_volume(store, path, image=index, reduce=opts["reduce"])
-            out.append({"volume": vol, "title": _title(path, vol), "order": None})
-        if opts["npys"] or opts["datasets"]:
-            return out
-        layers = opts["layers"] or ()
-        if not layers:
-            raise click.UsageError(f"--scene {opts['scene']} needs --layer NAME")
-        images = opts["images"] or ("0",)
-        order = read_ordering(store, layers[0], opts["ordering"]) if opts["ordering"] else None
-        for layer in layers:
-            for image in images:
-                index = store.image_index(image)
-                vol = store.volume(layer, index)
-                name = store.inputs[index]["name"]
-                text = _title(f"{layer}  image {index} ({name})", vol)
-                out.append({"volume": vol, "title": text, "order": order})
-    if opts["scene"] == "compare" and len(out) == 1 and order is not None:
-        first = out[0]
-        return [{**first, "order": None}, {**first, "title": f"ordered: {order.name}"}]
-    return out
-
-
-def _stack_layers(file: str | None, opts: dict[str, Any]) -> list[tuple[str, Any]]:
-    from volviz.render.load import conv_layers
-    from volviz.store import Store
-
-    if file is None:
-        raise click.UsageError("--scene stack needs FILE (a volviz store)")
-    with Store(file) as store:
-        index = store.image_index(opts["images"][0] if opts["images"] else "0")
-        layers = list(opts["layers"]) or conv_layers(store)
-        opts["_title"] = f"image {index} ({store.inputs[index]['name']})"
-        return [(layer, store.volume(layer, index)) for layer in layers]
-
-
-def _title(name: str, volume: Any) -> str:
-    return f"{name}  {'x'.join(map(str, volume.shape))}"
+        return scene_plotter(store, spec, style)
 
 
 def _write(plotter: Any, target: Path, suffix: str, opts: dict[str, Any]) -> None:
