@@ -11,12 +11,23 @@ half written), so a resume never appends to the old partial. It is renamed to
 replayed into a fresh partial, batch by batch, exactly as the first run wrote them; the first
 batch that cannot be read or does not match ends the replay and is captured again. The
 result has the same content as an uninterrupted run. A lock file ``.NAME.lock`` keeps two
-processes from writing the same target.
+processes from writing the same target (``filelock``: released by the operating system
+when its holder dies, on every platform).
+
+Every intermediate state a kill can leave between two steps is recoverable (``recover``):
+
+- ``journal`` without ``partial``: the capture had published its file (or had not yet
+  created it): a stale journal, dropped.
+- ``resume.journal`` without ``resume``: a resume was setting the capture aside (the journal
+  is renamed first, then the partial): the rename is completed.
+- ``resume`` without ``resume.journal``: a replay had finished (its journal is dropped first,
+  then its source): the source is dropped.
+- ``resume.journal`` with ``resume``: a replay was under way: it is started again from the
+  source and the half-filled new partial is dropped.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import zlib
@@ -25,6 +36,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+import filelock
 import h5py
 import numpy as np
 
@@ -34,6 +46,17 @@ from volviz.store.writer import StoreWriter
 JOURNAL_VERSION = 1
 # Layer group attributes the writer sets itself; everything else is replayed as given.
 _OWN_ATTRS = ("volviz-encoding", "volviz-encoding-version", "index")
+
+
+def on_step(step: str) -> None:
+    """Called with a step's name just before each rename or unlink of the protocol.
+
+    Does nothing; tests replace it to kill the process at every step in turn.
+    """
+
+
+def _step(step: str) -> None:
+    on_step(step)
 
 
 def state_paths(target: Path) -> dict[str, Path]:
@@ -81,12 +104,37 @@ def read_journal(path: Path) -> tuple[dict[str, Any] | None, Iterator[dict[str, 
 
 def committed_images(target: Path) -> int:
     """How many images an unfinished capture of ``target`` holds (0 when there is none)."""
-    paths = state_paths(target)
-    for key in ("resume_journal", "journal"):
-        header, entries = read_journal(paths[key])
-        if header is not None:
-            return sum(len(e["records"]) for e in entries)
+    p = state_paths(target)
+    header, entries = read_journal(p["resume_journal"])
+    if header is not None and (p["resume"].is_file() or p["partial"].is_file()):
+        return sum(len(e["records"]) for e in entries)
+    header, entries = read_journal(p["journal"])
+    if header is not None and p["partial"].is_file():
+        return sum(len(e["records"]) for e in entries)
     return 0
+
+
+def recover(target: Path) -> None:
+    """Bring the files a killed capture of ``target`` left into a state a run can use.
+
+    Call with the lock held. Afterwards there is nothing, an unfinished capture
+    (``journal`` + ``partial``), or a resume source (``resume.journal`` + ``resume``,
+    possibly beside the half-filled partial of a dead replay).
+    """
+    p = state_paths(target)
+    if read_journal(p["resume_journal"])[0] is not None:
+        if not p["resume"].is_file():
+            if p["partial"].is_file() and not p["journal"].is_file():
+                _step("recover-partial-aside")
+                os.replace(p["partial"], p["resume"])
+            else:
+                _step("recover-drop-resume-journal")
+                p["resume_journal"].unlink(missing_ok=True)
+    else:
+        p["resume_journal"].unlink(missing_ok=True)
+        p["resume"].unlink(missing_ok=True)
+    if not p["resume_journal"].is_file() and not p["partial"].is_file():
+        p["journal"].unlink(missing_ok=True)
 
 
 class ResumableWriter(StoreWriter):
@@ -129,7 +177,7 @@ class ResumableWriter(StoreWriter):
         self.force = force
         self.stored: Counter[str] = Counter()
         self._journal: IO[bytes] | None = None
-        self._lock: IO[bytes] | None = None
+        self._lock: filelock.BaseFileLock | None = None
         self._owns = False  # whether the partial and journal there are this run's
 
     def __enter__(self) -> ResumableWriter:
@@ -150,21 +198,20 @@ class ResumableWriter(StoreWriter):
         return self
 
     def _take_lock(self) -> None:
-        self._lock = self.paths["lock"].open("wb")
+        lock = filelock.FileLock(self.paths["lock"], timeout=0, thread_local=False)
         try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self._lock.close()
-            self._lock = None
+            lock.acquire()
+        except filelock.Timeout:
             msg = f"output {str(self.path)!r} is being written by another volviz process"
             raise StoreError(msg) from None
+        self._lock = lock
 
     def _prepare(self) -> tuple[dict[str, Any], Path] | None:
         """Set the unfinished capture aside as the resume source; return its header and file."""
         p = self.paths
         if self.force:
-            for key in ("partial", "journal", "resume", "resume_journal"):
-                p[key].unlink(missing_ok=True)
+            self._drop_all()
+        recover(self.path)
         unfinished = committed_images(self.path)
         if not self.resume:
             if unfinished:
@@ -173,21 +220,31 @@ class ResumableWriter(StoreWriter):
                     "stored); pass --resume to continue it or --force to start over"
                 )
                 raise StoreError(msg)
-            for key in ("partial", "journal", "resume", "resume_journal"):
-                p[key].unlink(missing_ok=True)
+            self._drop_all()
             return None
         if read_journal(p["resume_journal"])[0] is None:
             # No replay was under way: the partial becomes the source. Otherwise a replay
             # died midway and its half-filled partial is dropped in favour of the source.
             if read_journal(p["journal"])[0] is None:
                 return None
-            os.replace(p["partial"], p["resume"])
+            # The journal first: a kill between the renames leaves resume.journal + partial,
+            # which recover() completes (the reverse order would look like a stale journal).
+            _step("journal-aside")
             os.replace(p["journal"], p["resume_journal"])
+            _step("partial-aside")
+            os.replace(p["partial"], p["resume"])
+        _step("drop-dead-replay")
         p["partial"].unlink(missing_ok=True)
         header, _ = read_journal(p["resume_journal"])
         assert header is not None
         self._check_settings(header.get("settings", {}))
         return header, p["resume"]
+
+    def _drop_all(self) -> None:
+        """Forget any unfinished capture: the journals (the commit records) go first."""
+        _step("drop-journals")
+        for key in ("resume_journal", "journal", "resume", "partial"):
+            self.paths[key].unlink(missing_ok=True)
 
     def _check_settings(self, before: Mapping[str, Any]) -> None:
         for key, value in self.settings.items():
@@ -224,8 +281,11 @@ class ResumableWriter(StoreWriter):
                     self.stored.update(r["sha256"] for r in entry["records"])
                     n0 += len(entry["records"])
         self._stop_thread_and_restart()
-        source.unlink(missing_ok=True)
+        # The journal first: a source without its journal is recognisably finished with.
+        _step("drop-resume-journal")
         self.paths["resume_journal"].unlink(missing_ok=True)
+        _step("drop-resume")
+        source.unlink(missing_ok=True)
 
     def _stop_thread_and_restart(self) -> None:
         """Wait until every replayed batch is committed before the source is deleted."""
@@ -260,13 +320,16 @@ class ResumableWriter(StoreWriter):
             self._journal = None
         p = self.paths
         if ok:
+            _step("publish")
             os.replace(p["partial"], self.path)
         if self._owns and (ok or not self._n):
-            p["partial"].unlink(missing_ok=True)
+            _step("drop-journal")
             p["journal"].unlink(missing_ok=True)
+            p["partial"].unlink(missing_ok=True)
         if self._lock is not None:
+            _step("unlock")
             p["lock"].unlink(missing_ok=True)
-            self._lock.close()
+            self._lock.release()
             self._lock = None
 
 

@@ -12,6 +12,7 @@ import h5py
 import numpy as np
 
 from volviz.errors import StoreError
+from volviz.store.compression import require_filters
 from volviz.store.schema import check, read_attrs
 
 
@@ -39,6 +40,7 @@ class Store:
             self.version = check(self.file, "volviz-store")
             check(self.file["inputs"], "inputs")
             check(self.file["layers"], "layers")
+            require_filters(self.file)  # Blosc2 needs hdf5plugin: a clear error, not NaNs
             if "shards" in self.file.attrs:  # a merged store reads through its shard files
                 from volviz.store.shards import shard_problems
 

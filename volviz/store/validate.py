@@ -67,13 +67,18 @@ def _check_layer(store: Store, layer: str, n: int) -> list[str]:
         problems.append(f"/layers/{layer}/activations has dtype {ds.dtype}, expected float32/16")
     if [str(a) for a in ds.attrs.get("axes", [])] != ACTIVATION_AXES:
         problems.append(f"/layers/{layer}/activations axes attribute is not {ACTIVATION_AXES}")
-    try:
-        # A virtual dataset (a merged store) has no chunks of its own: read it image by image.
-        rows = (slice(i, i + 1) for i in range(len(ds))) if ds.is_virtual else [()]
-        for block in ds.iter_chunks() if ds.chunks else rows:
+    # A virtual dataset (a merged store) has no chunks of its own: read it image by image.
+    rows = [(slice(i, i + 1),) for i in range(len(ds))] if ds.is_virtual else [(slice(None),)]
+    for block in ds.iter_chunks() if ds.chunks else rows:
+        try:
             ds[block]
-    except OSError as exc:
-        problems.append(f"/layers/{layer}/activations cannot be read ({exc})")
+        except OSError as exc:
+            where = f"images {block[0].start}:{block[0].stop}" if block[0].stop else "data"
+            problems.append(
+                f"/layers/{layer}/activations cannot be read ({where}: damaged, its checksum "
+                f"or decompression failed, or its file is missing or truncated: {exc})"
+            )
+            break
     return problems
 
 

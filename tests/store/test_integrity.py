@@ -1,0 +1,107 @@
+"""Checksums (Fletcher32 per chunk), fast compression and stale temporaries of stores."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from volviz.errors import StoreError
+from volviz.store import Store, StoreWriter, validate
+from volviz.store.compression import CODECS, fletcher32
+
+ROOT = Path(__file__).resolve().parents[2]
+ATTRS = {"model": "m", "created": "now", "volviz_version": "0"}
+RECORDS = [{"source": f"f{i}", "name": f"img{i}", "label": "", "sha256": ""} for i in range(3)]
+
+
+def arrays() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(1)
+    big = np.maximum(rng.normal(size=(3, 8, 32, 32)), 0).astype(np.float32)  # 32 KiB chunks
+    return {"big": big, "odd": rng.normal(size=(3, 5, 3, 3)).astype(np.float32)}
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        np.zeros(6, np.float32),  # HDF5 keeps an all-zero sum at 0
+        np.array([65535, 65535, 0, 65535], dtype=np.uint16),  # a sum of 0 mod 65535 is 65535
+        np.arange(7, dtype=np.uint8),  # an odd number of bytes
+        np.random.default_rng(0).normal(size=(4, 300, 301)).astype(np.float32),
+    ],
+    ids=["zeros", "folds-to-65535", "odd-bytes", "big"],
+)
+def test_fletcher32_equals_hdf5s_own_filter(tmp_path: Path, chunk: np.ndarray) -> None:
+    with h5py.File(tmp_path / "f.h5", "w") as f:
+        ds = f.create_dataset("x", data=chunk, chunks=chunk.shape, fletcher32=True)
+        _, raw = ds.id.read_direct_chunk((0,) * chunk.ndim)
+    assert raw[:-4] == chunk.tobytes()
+    assert raw[-4:] == fletcher32(chunk)
+
+
+@pytest.mark.parametrize("codec", [False, *CODECS])
+def test_every_codec_stores_exact_checksummed_values(tmp_path: Path, codec: bool | str) -> None:
+    data = arrays()
+    with StoreWriter(tmp_path / "s.h5", attrs=ATTRS, compress=codec) as writer:
+        writer.append(RECORDS, data)
+    with Store(tmp_path / "s.h5") as store:
+        for key, array in data.items():
+            ds = store.activations(key)
+            np.testing.assert_array_equal(ds[()], array)
+            assert ds.fletcher32 and ds.attrs["compression"] == (codec or "none")
+    assert validate(tmp_path / "s.h5") == []
+
+
+def test_overwritten_bytes_are_caught_by_validate_and_reads(tmp_path: Path) -> None:
+    path = tmp_path / "s.h5"
+    with StoreWriter(path, attrs=ATTRS) as writer:  # direct chunk writes: our own checksums
+        writer.append(RECORDS, arrays())
+    with h5py.File(path, "r") as f:
+        offset = f["layers/big/activations"].id.get_chunk_info(1).byte_offset
+    with path.open("r+b") as handle:
+        handle.seek(offset + 1000)
+        handle.write(np.random.default_rng(2).bytes(4000))
+    problems = validate(path)
+    assert len(problems) == 1
+    assert problems[0].startswith("/layers/big/activations cannot be read")
+    assert "images 1:2: damaged, its checksum" in problems[0]
+    with Store(path) as store, pytest.raises(OSError, match="filter returned failure"):
+        store.activations("big")[1]
+
+
+def test_a_reader_without_hdf5plugin_is_told_to_install_it(tmp_path: Path) -> None:
+    with StoreWriter(tmp_path / "s.h5", attrs=ATTRS, compress="blosc2-lz4") as writer:
+        writer.append(RECORDS, arrays())
+    code = (
+        "import sys; sys.modules['hdf5plugin'] = None\n"
+        "from volviz.store import Store\n"
+        f"Store({str(tmp_path / 's.h5')!r})\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HDF5_PLUGIN_PATH": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert run.returncode == 1
+    assert "is compressed with blosc2-lz4; reading it needs the hdf5plugin package" in run.stderr
+    with pytest.raises(StoreError, match="--compress 'lzf' is not one of none, gzip, blosc2-lz4"):
+        StoreWriter(tmp_path / "t.h5", compress="lzf")
+
+
+def test_stale_temporaries_of_dead_processes_are_removed(tmp_path: Path) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    stale = tmp_path / f".s.h5.tmp-{int(dead.stdout)}"
+    live = tmp_path / f".s.h5.tmp-{os.getppid()}"
+    other = tmp_path / f".t.h5.tmp-{int(dead.stdout)}"
+    for path in (stale, live, other):
+        path.write_bytes(b"half a store")
+    with StoreWriter(tmp_path / "s.h5", attrs=ATTRS) as writer:
+        writer.append(RECORDS, arrays())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["s.h5", live.name, other.name])
