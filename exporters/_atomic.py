@@ -32,17 +32,16 @@ def check_destination(path: str | os.PathLike[str], *, param: str, overwrite: bo
     dest = Path(path).expanduser().absolute()
     parent = dest.parent
     if not parent.is_dir():
-        msg = f"{param}={str(path)!r}: folder {str(parent)!r} does not exist or is not a folder"
-        raise ExportError(msg)
+        msg = f": folder {str(parent)!r} does not exist or is not a folder"
+        raise ExportError(msg, param=param, value=path)
     if not os.access(parent, os.W_OK | os.X_OK):
-        msg = f"{param}={str(path)!r}: folder {str(parent)!r} is not writable"
-        raise ExportError(msg)
+        msg = f": folder {str(parent)!r} is not writable"
+        raise ExportError(msg, param=param, value=path)
     if dest.is_dir():
-        msg = f"{param}={str(path)!r} is a folder, expected a file name"
-        raise ExportError(msg)
+        raise ExportError("is a folder, expected a file name", param=param, value=path)
     if dest.exists() and not overwrite:
-        msg = f"{param}={str(path)!r} already exists; pass overwrite=True to replace it"
-        raise ExportError(msg)
+        msg = "already exists; pass {overwrite} to replace it"
+        raise ExportError(msg, param=param, value=path, refs={"overwrite": True})
     return dest
 
 
@@ -88,4 +87,4 @@ def atomic_outputs(dests: Sequence[Path]) -> Iterator[list[Path]]:
 def write_error(exc: OSError, path: Path, *, param: str) -> ExportError:
     """Wrap an operating-system failure during writing as an :class:`ExportError`."""
     reason = exc.strerror or str(exc)
-    return ExportError(f"{param}={str(path)!r} could not be written: {reason}")
+    return ExportError(f"could not be written: {reason}", param=param, value=path)

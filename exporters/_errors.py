@@ -1,12 +1,67 @@
-"""The one error type every exporter raises for bad input."""
+"""The one error type every exporter raises for bad input.
+
+It follows volviz's parameter protocol (see ``volviz/errors.py``; this library cannot import
+volviz, so it keeps its own copy of the few lines): ``param`` (the Python parameter name),
+``value`` (the bad value, or :data:`MISSING`) and ``detail`` (the rest of the sentence, with
+other parameters as ``{name}`` fields valued in ``refs``). ``str(exc)`` reads
+``path='a/b.png' must end in .png``; the volviz CLI names the option instead (``--out 'a/b.png'
+must end in .png``). Raise as ``ExportError("must end in .png", param="path", value=path)``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import PurePath
+from typing import Any
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+"""``value`` of an error whose value is not worth repeating (a flag, an absent option)."""
+
+
+def python_value(value: object) -> str:
+    """``repr`` of ``value``, paths as their string (``'a/b.png'``, not ``PosixPath(...)``)."""
+    return repr(str(value)) if isinstance(value, PurePath) else repr(value)
+
+
+def python_words(
+    param: str | None, value: object, detail: str, refs: Mapping[str, object] | None = None
+) -> str:
+    """The message in Python words: ``param=value detail``; ``{name}`` refs as ``name=value``."""
+    if refs:
+        detail = detail.format(**{k: f"{k}={python_value(v)}" for k, v in refs.items()})
+    if param is None:
+        return detail
+    head = param if value is MISSING else f"{param}={python_value(value)}"
+    return f"{head}{'' if detail[:1] in (':', ',', ';', '') else ' '}{detail}"
+
 
 class ExportError(ValueError):
-    """Bad input to an exporter: the message names the parameter and echoes the bad value.
+    """Bad input to an exporter: names the parameter (``param``) and the bad value (``value``).
 
     Subclasses :class:`ValueError` so callers that catch ``ValueError`` keep working; the
-    volviz CLI turns it into a one-line usage error. No partial output file is left behind
-    when it is raised.
+    volviz CLI turns it into a one-line error in option words. No partial output file is left
+    behind when it is raised.
     """
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        param: str | None = None,
+        value: object = MISSING,
+        refs: Mapping[str, object] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.param = param
+        self.value = value
+        self.refs = dict(refs or {})
+
+    def __str__(self) -> str:
+        return python_words(self.param, self.value, self.detail, self.refs)

@@ -47,8 +47,7 @@ def _cmap(name: str, *, bad: str = "white") -> Colormap:
 
 def _png_paths(path: str | os.PathLike[str], overwrite: bool) -> list[Path]:
     if not str(path).lower().endswith(".png"):
-        msg = f"path={str(path)!r} must end in .png"
-        raise ExportError(msg)
+        raise ExportError("must end in .png", param="path", value=path)
     png = check_destination(path, param="path", overwrite=overwrite)
     npy = check_destination(png.with_suffix(".npy"), param="path", overwrite=overwrite)
     return [png, npy]

@@ -91,21 +91,21 @@ def format_from_path(path: str | os.PathLike[str], fmt: str | None = None) -> st
     name = Path(path).name.lower()
     if fmt is not None:
         if fmt not in FORMATS:
-            msg = f"fmt={fmt!r} is not a known format; choose one of {', '.join(FORMATS)}"
-            raise ExportError(msg)
+            msg = f"is not a known format; choose one of {', '.join(FORMATS)}"
+            raise ExportError(msg, param="fmt", value=fmt)
         if not name.endswith(FORMATS[fmt]):
-            msg = f"path={str(path)!r} does not end in {' or '.join(FORMATS[fmt])} for fmt={fmt!r}"
-            raise ExportError(msg)
+            msg = f"does not end in {' or '.join(FORMATS[fmt])} for {{fmt}}"
+            raise ExportError(msg, param="path", value=path, refs={"fmt": fmt})
         return fmt
     if name.endswith(".vox"):
-        msg = f"path={str(path)!r}: .vox is ambiguous; pass fmt='legacy-vox' or 'magicavoxel'"
-        raise ExportError(msg)
+        msg = ": .vox is ambiguous; pass {fmt} or 'magicavoxel'"
+        raise ExportError(msg, param="path", value=path, refs={"fmt": "legacy-vox"})
     for candidate, suffixes in FORMATS.items():
         if name.endswith(suffixes):
             return candidate
     known = sorted({s for suffixes in FORMATS.values() for s in suffixes})
-    msg = f"path={str(path)!r} has an unknown suffix; use one of {', '.join(known)} or pass fmt"
-    raise ExportError(msg)
+    msg = f"has an unknown suffix; use one of {', '.join(known)}"
+    raise ExportError(msg, param="path", value=path)
 
 
 def _write_npy(path: Path, data: np.ndarray, **_: Any) -> None:
@@ -240,8 +240,7 @@ def read_volume(path: str | os.PathLike[str], *, fmt: Format | None = None) -> V
         msg = f"fmt={kind!r} is quantized occupancy; read_volume reads exact formats only"
         raise ExportError(msg)
     if not src.is_file():
-        msg = f"path={str(path)!r} does not exist"
-        raise ExportError(msg)
+        raise ExportError("does not exist", param="path", value=path)
     if kind == "legacy-vox":
         header = read_legacy_header(src.with_suffix(".hd"))
         return VolumeFile(read_legacy_vox(src), header.spacing, fmt=kind)

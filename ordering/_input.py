@@ -80,18 +80,18 @@ def check_finite(items: np.ndarray) -> None:
     channel = int(np.flatnonzero(~finite.all(axis=1))[0])
     bad = items[channel][~finite[channel]][0]
     kind = "NaN" if np.isnan(bad) else "inf"
-    msg = f"X: channel {channel} contains {kind}; feature maps must be finite"
-    raise OrderingError(msg)
+    msg = f": channel {channel} contains {kind}; feature maps must be finite"
+    raise OrderingError(msg, param="X")
 
 
 def check_metric(metric: object, normalize: object) -> None:
     """Validate the ``metric`` and ``normalize`` parameters."""
     if metric not in METRICS:
-        msg = f"metric={metric!r} is not one of {', '.join(map(repr, METRICS))}"
-        raise OrderingError(msg)
+        msg = f"is not one of {', '.join(map(repr, METRICS))}"
+        raise OrderingError(msg, param="metric", value=metric)
     if normalize not in NORMALIZATIONS:
-        msg = f"normalize={normalize!r} is not one of {', '.join(map(repr, NORMALIZATIONS))}"
-        raise OrderingError(msg)
+        msg = f"is not one of {', '.join(map(repr, NORMALIZATIONS))}"
+        raise OrderingError(msg, param="normalize", value=normalize)
 
 
 def normalize_items(items: np.ndarray, normalize: str | None) -> np.ndarray:
@@ -114,28 +114,30 @@ def normalize_items(items: np.ndarray, normalize: str | None) -> np.ndarray:
     if normalize == "zscore":
         centred = items - items.mean(axis=1, keepdims=True)
         scale = np.sqrt((centred**2).mean(axis=1))
-        _reject_zero(scale, items, "normalize='zscore'", "constant")
+        _reject_zero(scale, items, {"normalize": "zscore"}, "constant")
         return centred / scale[:, None]
     if normalize == "l2":
         scale = np.linalg.norm(items, axis=1)
-        _reject_zero(scale, items, "normalize='l2'", "all-zero")
+        _reject_zero(scale, items, {"normalize": "l2"}, "all-zero")
         return items / scale[:, None]
     low = items.min(axis=1, keepdims=True)
     scale = items.max(axis=1) - low[:, 0]
-    _reject_zero(scale, items, "normalize='minmax'", "constant")
+    _reject_zero(scale, items, {"normalize": "minmax"}, "constant")
     return (items - low) / scale[:, None]
 
 
-def _reject_zero(scale: np.ndarray, items: np.ndarray, what: str, kind: str) -> None:
+def _reject_zero(scale: np.ndarray, items: np.ndarray, what: dict[str, str], kind: str) -> None:
+    """Raise when a map has ``scale`` 0; ``what`` is the parameter that needs it ({name: value})."""
     bad = np.flatnonzero(scale == 0)
     if bad.size:
         channel = int(bad[0])
+        (name,) = what
         msg = (
-            f"X: channel {channel} is {kind} (value {items[channel, 0]:g}; {bad.size} such "
-            f"channel(s)); {what} is undefined for it: use metric='euclidean' without "
-            "normalization, or drop the channel"
+            f": channel {channel} is {kind} (value {items[channel, 0]:g}; {bad.size} such "
+            f"channel(s)); {{{name}}} is undefined for it: use the 'euclidean' metric "
+            "without normalization, or drop the channel"
         )
-        raise OrderingError(msg)
+        raise OrderingError(msg, param="X", refs=what)
 
 
 def distance_matrix(
@@ -166,8 +168,8 @@ def distance_matrix(
         return np.zeros((items.shape[0], items.shape[0]))
     if metric == "correlation":
         spread = items.max(axis=1) - items.min(axis=1)
-        _reject_zero(spread, items, "metric='correlation'", "constant")
+        _reject_zero(spread, items, {"metric": "correlation"}, "constant")
     elif metric == "cosine":
-        _reject_zero(np.abs(items).max(axis=1), items, "metric='cosine'", "all-zero")
+        _reject_zero(np.abs(items).max(axis=1), items, {"metric": "cosine"}, "all-zero")
     dist = squareform(pdist(items, metric=metric))
     return np.maximum(dist, 0.0)  # correlation/cosine can round to -1e-16

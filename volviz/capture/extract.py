@@ -100,8 +100,7 @@ def capture(
     """
     loaded = as_loaded(model)
     if batch_size < 1:
-        msg = f"--batch-size {batch_size} must be at least 1"
-        raise InputError(msg)
+        raise InputError("must be at least 1", param="batch_size", value=batch_size)
     names = resolve_layers(loaded.module, layers)
     stages = parse_stages(stage, names)
     source = inputs if isinstance(inputs, DataLoader) else source_dataset(inputs, loaded.preprocess)

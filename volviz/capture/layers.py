@@ -37,8 +37,8 @@ def resolve_layers(model: nn.Module, specs: Sequence[str]) -> list[str]:
         if not hits:
             close = difflib.get_close_matches(spec, names, n=5, cutoff=0.5)
             hint = f"; did you mean {', '.join(close)}?" if close else "; see `volviz layers MODEL`"
-            msg = f"--layers {spec!r} matches no layer of {type(model).__name__}{hint}"
-            raise LayerNotFoundError(msg)
+            msg = f"matches no layer of {type(model).__name__}{hint}"
+            raise LayerNotFoundError(msg, param="layers", value=spec)
         chosen.update(hits)
     return [n for n in names if n in chosen]
 

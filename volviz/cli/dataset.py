@@ -8,10 +8,11 @@ from typing import Any
 
 import click
 
+from volviz.cli.errors import VolvizGroup
 from volviz.cli.options import force_option, info_line, layer_list, model_options, progress_bar
 
 
-@click.group()
+@click.group(cls=VolvizGroup)
 def dataset() -> None:
     """Work with datasets too big for one run: shards, merged stores, streaming aggregates."""
 

@@ -27,27 +27,7 @@ from volviz.cli import (
     validate,
     view,
 )
-
-
-class VolvizGroup(click.Group):
-    """Turns volviz's (and its leaf libraries') errors into one ``Error: ...`` line."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        from volviz.errors import VolvizError
-
-        try:
-            return super().invoke(ctx)
-        except VolvizError as exc:
-            raise click.ClickException(str(exc)) from None
-        except ValueError as exc:
-            # The leaf libraries cannot subclass VolvizError; their errors also name the
-            # parameter and value in one line. Imported here, not at start-up (they are heavy).
-            from exporters import ExportError
-            from ordering import OrderingError
-
-            if isinstance(exc, ExportError | OrderingError):
-                raise click.ClickException(str(exc)) from None
-            raise
+from volviz.cli.errors import VolvizGroup
 
 
 @click.group(cls=VolvizGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -7,11 +7,13 @@ from typing import Any
 
 import click
 
+from volviz.cli.errors import KEY_VALUE, api_names
 from volviz.cli.options import console, force_option, info_line
 
 METHOD_NAMES = ["best", "cnnvis-pca", "kmeans-row", "pca-row", "olo", "spectral", "tsp"]
 
 
+@api_names(X=("npy", "layers"), **{KEY_VALUE: "params"})
 @click.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @click.option("--layer", "layers", multiple=True, help="Layer key (repeatable); default: all.")
@@ -75,11 +77,9 @@ def _order_store(
     as_json: bool,
     force: bool,
 ) -> None:
-    import ordering as orderings
     from volviz.store import Store
     from volviz.store.orderings import (
         StoredOrdering,
-        ordering_input,
         plain_metrics,
         save_ordering,
     )
@@ -92,10 +92,7 @@ def _order_store(
             if name in store.orderings(layer) and not force:
                 msg = f"ordering {name!r} of layer {layer!r} exists; pass --force to replace it"
                 raise click.ClickException(msg)
-        fitted = {
-            layer: orderings.fit_order(ordering_input(store, layer, index), method, **kwargs)
-            for layer in chosen
-        }
+        fitted = {layer: _fit(store, layer, index, method, kwargs) for layer in chosen}
     results = {}
     for layer, est in fitted.items():
         stored = StoredOrdering(
@@ -113,7 +110,23 @@ def _order_store(
         click.echo(json.dumps({k: _as_dict(v.order, v.metrics) for k, v in results.items()}))
         return
     _metrics_table({k: v.metrics for k, v in results.items()}, f"{method} -> {name}")
-    info_line(ctx, f"stored as /layers/<layer>/orderings/{name} in {file}")
+    for layer in results:
+        info_line(ctx, f"stored as /layers/{layer}/orderings/{name} in {file}")
+
+
+def _fit(
+    store: Any, layer: str, index: list[int] | None, method: str, kwargs: dict[str, Any]
+) -> Any:
+    """Fit ``method`` on ``layer``; an error about the data names the layer it came from."""
+    import ordering as orderings
+    from volviz.store.orderings import ordering_input
+
+    try:
+        return orderings.fit_order(ordering_input(store, layer, index), method, **kwargs)
+    except orderings.OrderingError as exc:
+        if exc.param == "X":
+            exc.value = layer
+        raise
 
 
 def _report(ctx: click.Context, source: str, method: str, est: Any, as_json: bool) -> None:
