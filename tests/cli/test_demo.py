@@ -16,7 +16,9 @@ def test_demo_end_to_end(tmp_path, needs_gl):
     store_path = out / "demo.h5"
     assert validate(store_path) == []
     with Store(store_path) as store:
-        assert len(store.layers) == 49
+        assert len(store.layers) == 50  # 49 convs' post-activations + the stem's raw output
+        assert store.layers[:2] == ["_conv_stem", "_conv_stem+post"]
+        assert store.volume("_conv_stem+post", 0).min() == 0.0  # after ReLU6
         assert "gradients" in store.file and "attributions" in store.file
         names = [r["name"] for r in store.inputs]
         top1 = dict(zip(names, store.predictions()["top_index"][:, 0].tolist(), strict=True))

@@ -14,6 +14,10 @@ if TYPE_CHECKING:
 
 DEMO_INPUTS = ("sample:chelsea", "sample:coffee", "sample:rocket")
 DEMO_LAYER = "_conv_stem"
+# What each conv hands on (after BN + ReLU6), plus the stem's raw output: +6% bytes over one
+# stage (both stages for every conv would double the store).
+DEMO_STAGE = f"post,{DEMO_LAYER}=both"
+DEMO_KEY = f"{DEMO_LAYER}+post"
 
 
 @click.command()
@@ -31,10 +35,11 @@ DEMO_LAYER = "_conv_stem"
 def demo(ctx: click.Context, out: str, device: str, force: bool) -> None:
     """EfficientNet-Lite0 (embedded ImageNet weights) on bundled photos, end to end.
 
-    Prints top-5 predictions, writes every conv layer's activations to OUT/demo.h5,
-    validates it, renders the stem conv's volume of each photo to OUT/*.png, adds Grad-CAM
-    maps and the stem conv's weight gradients of each photo's predicted class, and writes an
-    HTML report to OUT/report/index.html.
+    Prints top-5 predictions, writes what every conv layer hands on (its post-activation,
+    after BN and ReLU6: key NAME+post) and the stem conv's raw output to OUT/demo.h5,
+    validates it, renders the stem's post-activation volume of each photo to OUT/*.png,
+    adds Grad-CAM maps and the stem conv's weight gradients of each photo's predicted class,
+    and writes an HTML report to OUT/report/index.html.
     """
     from volviz.capture.extract import capture
     from volviz.capture.models import load_model
@@ -50,15 +55,18 @@ def demo(ctx: click.Context, out: str, device: str, force: bool) -> None:
     loaded = load_model(device=device)
     info_line(ctx, f"{loaded.name}: weights {loaded.weights}, device {loaded.device}")
     with progress_bar(ctx, "capturing conv activations") as update:
-        capture(loaded, list(DEMO_INPUTS), store_path, force=force, progress=update)
+        capture(
+            loaded, list(DEMO_INPUTS), store_path, force=force, progress=update, stage=DEMO_STAGE
+        )
     problems = validate(store_path)
     if problems:
         raise StoreError(f"{store_path} failed validation: {problems[0]}")
     with Store(store_path) as store:
         if not quiet(ctx):
             print_predictions(store)
-        info_line(ctx, f"wrote {store_path} ({len(store.layers)} conv layers), valid")
-        volumes = [(r["name"], store.volume(DEMO_LAYER, i)) for i, r in enumerate(store.inputs)]
+        n_post = sum(k.endswith("+post") for k in store.layers)
+        info_line(ctx, f"wrote {store_path} ({n_post} conv layers, post-activation), valid")
+        volumes = [(r["name"], store.volume(DEMO_KEY, i)) for i, r in enumerate(store.inputs)]
     pngs = _render_all(ctx, folder, volumes, force=force)
     _research(ctx, store_path)
     from volviz.report.html import build_report
@@ -111,7 +119,8 @@ def _render_all(
             if target.exists() and not force:
                 raise click.ClickException(f"output {str(target)!r} exists; pass --force")
             shape = "x".join(str(s) for s in volume.shape)
-            plotter = volume_plotter(volume, title=f"{DEMO_LAYER}  {name}  {shape}")
+            title = f"{DEMO_KEY} (after BN, ReLU6)  {name}  {shape}"
+            plotter = volume_plotter(volume, title=title)
             pngs.append(save_screenshot(plotter, target))
             update(done, len(volumes))
     return pngs

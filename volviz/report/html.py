@@ -63,6 +63,7 @@ def build_report(
     render : bool
         Include 3D screenshots (needs offscreen OpenGL).
     """
+    from volviz.analysis.stats import prefer_post
     from volviz.report import results
     from volviz.report.timeline import time_section
     from volviz.store import Store
@@ -76,7 +77,7 @@ def build_report(
     tmp.mkdir(parents=True)
     try:
         with Store(store_path) as store:
-            chosen = list(layers) if layers else default_layers(store.layers)
+            chosen = list(layers) if layers else default_layers(prefer_post(store.layers))
             for layer in chosen:
                 store.layer_group(layer)
             index = store.image_index(image)
@@ -175,6 +176,8 @@ def _screenshot(volume: np.ndarray, path: Path, title: str) -> None:
 
 
 def _stat_rows(stats: Any, store: Any, order_name: str) -> list[tuple[str, str]]:
+    from volviz.analysis.stats import describe_stage
+
     names = [r["name"] for r in store.inputs]
     best = int(np.argmax(stats.top_value[:, 0]))
     top = ", ".join(
@@ -185,6 +188,7 @@ def _stat_rows(stats: Any, store: Any, order_name: str) -> list[tuple[str, str]]
     c = len(stats.mean)
     off = float(np.abs(stats.correlation[~np.eye(c, dtype=bool)]).mean()) if c > 1 else 0.0
     return [
+        ("stage (which tensor)", describe_stage(store.layer_group(stats.layer).attrs)),
         ("images", str(stats.n_images)),
         ("sparsity (values <= 0)", f"{stats.sparsity:.1%}"),
         ("dead channels (never > 0)", _list(stats.dead)),
