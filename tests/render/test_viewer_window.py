@@ -52,28 +52,60 @@ def screenshot(env: dict[str, str]) -> np.ndarray:
     return read_xwd(dump.stdout)
 
 
-@pytest.fixture
-def display(tmp_path):
-    _x_tools()
-    read, write = os.pipe()
-    server = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-        pass_fds=(write,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+def wait_for(probe, what: str, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+    """Poll ``probe()`` until it returns something other than None; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value is not None:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def window_names(env: dict[str, str], pattern: str) -> list[str] | None:
+    """Names of the visible windows whose name matches ``pattern`` (None: no such window)."""
+    found = subprocess.run(
+        ["xdotool", "search", "--onlyvisible", "--name", pattern],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
-    os.close(write)
-    number = os.read(read, 16).decode().strip()
-    os.close(read)
-    env = {k: v for k, v in os.environ.items() if k != "VTK_DEFAULT_OPENGL_WINDOW"}
-    env["DISPLAY"] = f":{number}"
-    try:
+    names = []
+    for wid in found.stdout.split():
+        got = subprocess.run(
+            ["xdotool", "getwindowname", wid], env=env, capture_output=True, text=True
+        )
+        names.append(got.stdout.strip())
+    return names or None
+
+
+@pytest.fixture
+def display():  # type: ignore[no-untyped-def]
+    """A private Xvfb through PyVirtualDisplay; its errors carry Xvfb's own stderr.
+
+    PyVirtualDisplay reads ``-displayfd`` up to the newline. The hand-written fixture it
+    replaces read once and closed the pipe: Xvfb writes the number and the newline in two
+    calls, so when the first read returned before the second write (a loaded machine, a long
+    pytest run), that write hit EPIPE and Xvfb died with "Cannot write display number to fd N".
+    """
+    _x_tools()
+    from pyvirtualdisplay import Display
+
+    with Display(
+        backend="xvfb",
+        size=(1024, 768),
+        color_depth=24,
+        manage_global_env=False,
+        extra_args=["-nolisten", "tcp"],
+    ) as server:
+        env = {k: v for k, v in server.env().items() if k != "VTK_DEFAULT_OPENGL_WINDOW"}
         yield env
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
+@pytest.mark.display
+@pytest.mark.slow
 def test_view_opens_draws_and_steps_layers_on_key_press(display, tmp_path, tiny):
     x = torch.tensor(np.random.default_rng(0).normal(size=(2, 1, 14, 18)), dtype=torch.float32)
     store = capture(tiny, x, tmp_path / "s.h5", layers=["conv1", "conv2"])
@@ -85,24 +117,23 @@ def test_view_opens_draws_and_steps_layers_on_key_press(display, tmp_path, tiny)
         stderr=subprocess.STDOUT,
     )
     try:
-        found = subprocess.run(
-            ["xdotool", "search", "--sync", "--onlyvisible", "--name", "volviz"],
-            env=display,
-            capture_output=True,
-            timeout=120,
+        names = wait_for(lambda: window_names(display, "volviz view"), "the viewer window")
+        assert names == [f"volviz view {store}: conv1 - image tensor[0]"]
+        # A drawn scene, not an empty window: the first frame has arrived.
+        before = wait_for(
+            lambda: shot if (shot := screenshot(display)).std() > 10 else None,
+            "a drawn first frame",
         )
-        assert found.returncode == 0, viewer.poll()
-        time.sleep(3)  # first frame
-        before = screenshot(display)
-        assert before.std() > 10  # a drawn scene, not an empty window
         subprocess.run(["xdotool", "mousemove", "300", "300"], env=display, check=True)
         subprocess.run(["xdotool", "key", "Up"], env=display, check=True)  # next layer
-        deadline = time.time() + 30
-        after = before
-        while time.time() < deadline and np.array_equal(after, before):
-            time.sleep(0.5)
-            after = screenshot(display)
-        assert not np.array_equal(after, before)
+        # The layer changed: the window names the new layer, and the picture is another one.
+        names = wait_for(lambda: window_names(display, ": conv2 - "), "the title to show conv2")
+        assert names == [f"volviz view {store}: conv2 - image tensor[0]"]
+        after = wait_for(
+            lambda: None if np.array_equal(shot := screenshot(display), before) else shot,
+            "the conv2 frame",
+        )
+        assert after.std() > 10
         assert viewer.poll() is None  # still running: no crash
     finally:
         viewer.kill()

@@ -112,7 +112,7 @@ def view(
         )
         viewer.refresh(state)
         poll_ms = round(interval * 1000) if follow else None
-        viewer.build_viewer(state, poll_ms=poll_ms).show(title=f"volviz view {file}")
+        viewer.build_viewer(state, poll_ms=poll_ms, title=f"volviz view {file}").show()
 
 
 def open_store(file: str, *, follow: bool, wait: float) -> Any:

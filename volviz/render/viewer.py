@@ -282,12 +282,22 @@ def interaction_sampling(actor: pv.Volume, grid: pv.ImageData, moving: bool) -> 
     apply_sampling(actor, interactive_sampling(grid) if moving else still_sampling(grid))
 
 
+def window_title(state: ViewerState, prefix: str) -> str:
+    """The window's name: ``prefix``, then the layer and image shown (kept current)."""
+    return f"{prefix}: {state.layer} - image {state.image_names[state.image_index]}"
+
+
 def build_viewer(
-    state: ViewerState, *, off_screen: bool = False, poll_ms: int | None = None
+    state: ViewerState,
+    *,
+    off_screen: bool = False,
+    poll_ms: int | None = None,
+    title: str = "volviz view",
 ) -> pv.Plotter:
     """A Plotter wired to the functions above (``show()`` it).
 
     ``poll_ms``: with a ``time`` source, call :func:`poll` this often (following a live run).
+    ``title``: the window name's prefix; the layer and image shown follow it.
     """
     style = dataclasses.replace(state.style, off_screen=off_screen)
     plotter = new_plotter(style)
@@ -306,6 +316,9 @@ def build_viewer(
         plotter.add_text(
             state.label, position="lower_left", font_size=8, color="white", name="note"
         )
+        plotter.title = window_title(state, title)
+        if plotter.render_window is not None:
+            plotter.render_window.SetWindowName(plotter.title)
 
     def redraw(line: str) -> None:
         draw()
