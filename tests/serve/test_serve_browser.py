@@ -1,0 +1,179 @@
+"""``volviz serve`` in a real browser: Playwright drives the system chromium (SwiftShader WebGL)
+against a running server on a hand-built store. One server per module."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.serve.store import BRIGHT
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+playwright = pytest.importorskip("playwright.sync_api")
+ARGS = ["--enable-unsafe-swiftshader", "--use-angle=swiftshader", "--no-sandbox"]
+
+
+def start_server(*args: object, deadline: float = 90.0) -> tuple[subprocess.Popen, str]:
+    """``volviz serve ARGS --port 0`` in a subprocess; returns it and the URL it prints."""
+    env = {**os.environ, "VTK_DEFAULT_OPENGL_WINDOW": "vtkEGLRenderWindow"}
+    code = "import sys; from volviz.cli.main import main; main(sys.argv[1:])"
+    cmd = [sys.executable, "-c", code, "serve", *map(str, args), "--port", "0"]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    assert proc.stdout is not None
+    end = time.monotonic() + deadline
+    seen = []
+    while time.monotonic() < end:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        seen.append(line)
+        if match := re.search(r"open (http://\S+)", line):
+            return proc, match.group(1)
+    stop(proc)
+    pytest.fail(f"volviz serve printed no URL: {''.join(seen)}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def served(serve_store: Path) -> Iterator[str]:
+    proc, url = start_server(serve_store, "--normalize", "minmax")
+    yield url
+    stop(proc)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if shutil.which("chromium") is None:
+        if os.environ.get("CI"):
+            pytest.fail("Debian chromium is missing on CI: scripts/dev.sh installs it")
+        pytest.skip("Debian chromium is not installed")
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, served):  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1400, "height": 800})
+    page.console_errors = []
+    page.outside = []
+    page.on("console", lambda m: page.console_errors.append(m.text) if m.type == "error" else 0)
+    base = served.split("?")[0].rstrip("/")
+    ok = ("data:", "blob:" + base, base)
+    page.on("request", lambda r: None if r.url.startswith(ok) else page.outside.append(r.url))
+    page.goto(served)
+    wait_for(lambda: picture(page).std() > 1.0, "a non-blank picture")
+    return page
+
+
+def wait_for(check, what: str, deadline: float = 30.0):  # type: ignore[no-untyped-def]
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def picture(page) -> np.ndarray:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    canvas = page.locator("canvas").first
+    return np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("L"), float)
+
+
+def choose(page, label: str, option: str) -> None:  # type: ignore[no-untyped-def]
+    page.locator(".v-input", has_text=label).first.click()
+    page.locator(".v-overlay .v-list-item", has_text=option).first.click()
+
+
+def changed(page, before: np.ndarray) -> bool:  # type: ignore[no-untyped-def]
+    now = picture(page)
+    return now.shape != before.shape or int((np.abs(now - before) > 8).sum()) > 20
+
+
+def test_page_loads_clean_and_draws(page) -> None:  # type: ignore[no-untyped-def]
+    status = page.locator("#status").inner_text()
+    assert status.startswith("conv1, image 0 (a), 5x7x9, original order")
+    assert picture(page).std() > 1.0
+    assert page.console_errors == []
+    assert page.outside == []
+
+
+def test_threshold_slider_changes_the_picture(page) -> None:  # type: ignore[no-untyped-def]
+    before = picture(page)
+    slider = page.locator(".v-input", has_text="threshold").locator(".v-slider-track").first
+    box = slider.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)
+    wait_for(lambda: changed(page, before), "the picture to change with the threshold")
+    page.mouse.click(box["x"] + 1, box["y"] + box["height"] / 2)
+
+
+def test_click_on_known_voxel_reports_channel_row_column_value(page) -> None:  # type: ignore[no-untyped-def]
+    # The stored ordering 'perm' puts original channel 4 at the centre slice (2 of 5):
+    # the bright voxel sits at the centre of the box, under the centre of the view.
+    choose(page, "ordering", "perm")
+    wait_for(lambda: "ordered by perm" in page.locator("#status").inner_text(), "ordering")
+    canvas = page.locator("canvas").first.bounding_box()
+    time.sleep(1.0)
+    page.mouse.click(canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2)
+    text = wait_for(lambda: "value" in (t := page.locator("#pick").inner_text()) and t, "pick")
+    c, r, col = BRIGHT
+    assert f"conv1, image a: channel {c} (slice 2), row {r}, column {col}, value 7.5" in text
+    assert page.locator("#pick-map").count() == 1
+    # /analysis is stored: the channel's top images, best first (image 0 holds the peak)
+    tops = page.locator(".top-image").all_inner_texts()
+    assert tops and tops[0].startswith(f"a: value 7.5 at row {r}, column {col}")
+
+
+def test_other_layer_changes_title_and_picture(page) -> None:  # type: ignore[no-untyped-def]
+    before = picture(page)
+    choose(page, "layer", "conv2")
+    wait_for(lambda: page.locator("#status").inner_text().startswith("conv2"), "title")
+    wait_for(lambda: changed(page, before), "the picture of conv2")
+    assert page.console_errors == []
+
+
+def test_non_local_bind_refuses_requests_without_the_token(serve_store: Path) -> None:
+    proc, url = start_server(serve_store, "--host", "0.0.0.0")
+    try:
+        assert "?token=" in url
+        port = int(re.search(r":(\d+)/", url).group(1))  # type: ignore[union-attr]
+        bare = f"http://127.0.0.1:{port}/"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(bare, timeout=10)
+        assert refused.value.code == 403
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(bare + "ws", timeout=10)
+        token = url.split("token=")[1]
+        with urllib.request.urlopen(f"{bare}?token={token}", timeout=10) as ok:
+            assert ok.status == 200
+            assert "volviz_token" in ok.headers.get("Set-Cookie", "")
+    finally:
+        stop(proc)

@@ -1,0 +1,326 @@
+"""The trame web app of ``volviz serve`` and ``volviz.show``: widgets wired to a Session.
+
+The scene is rendered by VTK on the server (``VtkRemoteView``: the same renderer and scene
+as the window and the PNGs, volumes included) and streamed to the page as images. A scene
+change builds a new Plotter with :func:`volviz.render.build.build` and swaps it into the
+view; the threshold and opacity sliders only change the volume's opacity curve.
+A left click without a drag picks the voxel under the mouse.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import numpy as np
+
+from volviz.render.transfer import PRESETS
+from volviz.serve.session import PICKABLE, Session, describe
+
+CMAPS = ("inferno", "viridis", "magma", "plasma", "cividis", "gray", "coolwarm", "RdBu_r")
+NORMALIZE = ("percentile", "minmax", "channel", "symmetric")
+SCENES = ("volume", "threshold", "isosurface", "slices", "stack", "compare")
+REBUILD = (
+    "layer",
+    "image",
+    "scene",
+    "cmap",
+    "preset",
+    "normalize",
+    "ordering",
+    "percentile",
+    "channel",
+    "row",
+    "column",
+    "compare_image",
+    "step",
+)
+
+
+def png_data_url(image: np.ndarray, *, scale: int = 4) -> str:
+    """A (H, W) map as a ``data:image/png`` URL (inferno, each pixel ``scale`` px)."""
+    from matplotlib import colormaps
+    from PIL import Image
+
+    lo, hi = float(np.min(image)), float(np.max(image))
+    shown = (image - lo) / (hi - lo) if hi > lo else np.zeros_like(image)
+    rgb = (colormaps["inferno"](shown)[..., :3] * 255).astype(np.uint8)
+    picture = Image.fromarray(rgb).resize(
+        (image.shape[1] * scale, image.shape[0] * scale), Image.Resampling.NEAREST
+    )
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def attach_interactor(plotter: Any) -> Any:
+    """The remote view drives the server's interactor: give the off-screen window one."""
+    from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
+    from vtkmodules.vtkRenderingCore import vtkRenderWindowInteractor
+
+    window = plotter.ren_win
+    interactor = vtkRenderWindowInteractor()
+    interactor.SetRenderWindow(window)
+    interactor.SetInteractorStyle(vtkInteractorStyleTrackballCamera())
+    interactor.EnableRenderOff()
+    return interactor
+
+
+class App:
+    """One trame server showing one Session (``server``: a trame server, not started)."""
+
+    def __init__(self, session: Session, server: Any, *, title: str = "volviz") -> None:
+        self.session = session
+        self.server = server
+        self.state = server.state
+        self.plotter: Any = None
+        self.view: Any = None
+        self._press: tuple[int, int] | None = None
+        self._title = title
+        self._init_state()
+        self.plotter = self._new_plotter()
+        self._build_ui()
+        self.state.change(*REBUILD)(self._on_rebuild)
+        self.state.change("threshold", "opacity")(self._on_opacity)
+
+    # ------------------------------------------------------------------ state
+    def _init_state(self) -> None:
+        s, c = self.session, self.session.choices
+        st = self.state
+        st.trame__title = self._title
+        st.layers = s.layers
+        st.images = [{"title": f"{i}: {n}", "value": i} for i, n in enumerate(s.image_names)]
+        for key in (*REBUILD, "threshold", "opacity"):
+            st[key] = getattr(c, key)
+        st.has_time = s.time is not None
+        st.n_steps = s.time.n_steps if s.time is not None else 1
+        st.pick_text = "left click (no drag) on a voxel to identify it"
+        st.pick_map = ""
+        st.top_images = []
+        st.error = ""
+        self._sync_lists()
+
+    def _sync_lists(self) -> None:
+        s, st = self.session, self.state
+        st.orderings = [{"title": "original order", "value": ""}] + [
+            {"title": n, "value": n} for n in s.orderings()
+        ]
+        if st.ordering and st.ordering not in s.orderings():
+            st.ordering = s.choices.ordering = ""
+        c, h, w = s.store.activations(s.choices.layer).shape[1:]
+        st.n_channels, st.n_rows, st.n_cols = int(c), int(h), int(w)
+
+    def _status(self) -> str:
+        s, c = self.session, self.session.choices
+        shape = "x".join(map(str, s.store.activations(c.layer).shape[1:]))
+        how = f"ordered by {c.ordering}" if c.ordering else "original order"
+        line = f"{c.layer}, image {c.image} ({s.image_names[c.image]}), {shape}, {how}"
+        if s.time is not None:
+            line += f", {s.time.label(c.step)}"
+        return line
+
+    # ------------------------------------------------------------------ scene
+    def _new_plotter(self) -> Any:
+        plotter = self.session.plotter()
+        interactor = attach_interactor(plotter)
+        interactor.AddObserver("LeftButtonPressEvent", self._on_press)
+        interactor.AddObserver("LeftButtonReleaseEvent", self._on_release)
+        self.state.status = self._status()
+        return plotter
+
+    def _on_rebuild(self, **changes: Any) -> None:
+        s = self.session
+        layer_changed = changes.get("layer") != s.choices.layer
+        choices = {k: changes[k] for k in REBUILD if k in changes}
+        for key in ("channel", "row", "column", "image", "compare_image", "step"):
+            choices[key] = int(choices[key])
+        choices["percentile"] = float(choices["percentile"])
+        s.replace(**choices)
+        if layer_changed:
+            self._sync_lists()
+            s.choices.ordering = self.state.ordering
+        try:
+            plotter = self._new_plotter()
+        except Exception as exc:  # a bad combination shows on the page, the server lives on
+            self.state.error = str(exc)
+            return
+        self.state.error = ""
+        old, self.plotter = self.plotter, plotter
+        if self.view is not None:
+            self.view.replace_view(plotter.ren_win)
+        if old is not None:
+            old.close()
+
+    def _on_opacity(self, threshold: float, opacity: float, **_: Any) -> None:
+        self.session.replace(threshold=float(threshold), opacity=float(opacity))
+        if self.session.apply_opacity(self.plotter) and self.view is not None:
+            self.view.update()
+
+    def poll(self) -> None:
+        """``--follow``: rebuild when the run has new records (shows the newest)."""
+        s = self.session
+        if s.poll():
+            with self.state:
+                self.state.n_steps = s.time.n_steps
+                if s.follow:
+                    self.state.step = s.time.n_steps - 1
+                    self._on_rebuild(**{k: self.state[k] for k in REBUILD})
+
+    # ------------------------------------------------------------------ picking
+    def _on_press(self, interactor: Any, _event: str) -> None:
+        self._press = interactor.GetEventPosition()
+
+    def _on_release(self, interactor: Any, _event: str) -> None:
+        position = interactor.GetEventPosition()
+        if self._press is None or tuple(position) != tuple(self._press):
+            return
+        with self.state:
+            self.pick_at(*position)
+
+    def pick_at(self, x: int, y: int) -> dict[str, Any] | None:
+        """Pick at display pixel (x, y) (origin bottom left) and fill the 2D panel."""
+        from vtkmodules.vtkRenderingVolume import vtkVolumePicker
+
+        s = self.session
+        if s.choices.scene not in PICKABLE:
+            self.state.pick_text = describe(None)
+            return None
+        picker = vtkVolumePicker()
+        picker.SetVolumeOpacityIsovalue(0.05)
+        renderer = self.plotter.renderer
+        info = None
+        if picker.Pick(x, y, 0, renderer):
+            point = np.asarray(picker.GetPickPosition())
+            camera = np.asarray(renderer.GetActiveCamera().GetPosition())
+            ray = (point - camera) / max(float(np.linalg.norm(point - camera)), 1e-12)
+            # A surface hit lies on a voxel's face: step a quarter voxel inside.
+            info = s.pick(tuple(point + ray * 0.25 * min(s.spacing)))  # type: ignore[arg-type]
+        self.state.pick_text = describe(info)
+        self.state.pick = info
+        if info is None:
+            self.state.pick_map, self.state.top_images = "", []
+            return None
+        self.state.pick_map = png_data_url(s.feature_map(info["channel"]))
+        self.state.top_images = [
+            {
+                "text": f"{t['name']}: value {t['value']:.4g} at row {t['row']}, "
+                f"column {t['column']}",
+                "src": png_data_url(t["map"], scale=2),
+            }
+            for t in s.top_images(info["channel"])
+        ]
+        return info
+
+    # ------------------------------------------------------------------ page
+    def _build_ui(self) -> None:
+        from trame.ui.vuetify3 import VAppLayout
+        from trame.widgets import html
+        from trame.widgets import vtk as vtk_widgets
+        from trame.widgets import vuetify3 as v3
+
+        self.layout = VAppLayout(self.server, fill_height=True)
+        with self.layout:
+            with v3.VAppBar(density="compact"):
+                v3.VToolbarTitle("{{ status }}", classes="text-body-1", id="status")
+            with v3.VNavigationDrawer(permanent=True, width=300):
+                self._controls(v3)
+            with v3.VNavigationDrawer(permanent=True, width=280, location="right"):
+                self._pick_panel(v3, html)
+            with v3.VMain(), html.Div(style="height: 100%; position: relative;"):
+                self.view = vtk_widgets.VtkRemoteView(
+                    self.plotter.ren_win,
+                    ref="view",
+                    interactive_ratio=1,
+                    interactive_quality=70,
+                    still_quality=95,
+                    style="position: absolute; inset: 0;",
+                )
+                html.Div("{{ error }}", v_if="error", id="error", classes="text-red pa-2")
+
+    def _controls(self, v3: Any) -> None:
+        dense = {"density": "compact", "hide_details": True, "classes": "ma-2"}
+        v3.VAutocomplete(label="layer", v_model=("layer",), items=("layers",), **dense)
+        v3.VAutocomplete(label="image", v_model=("image",), items=("images",), **dense)
+        v3.VSelect(label="scene", v_model=("scene",), items=(list(SCENES),), **dense)
+        v3.VSelect(label="ordering", v_model=("ordering",), items=("orderings",), **dense)
+        v3.VSelect(label="colour map", v_model=("cmap",), items=(list(CMAPS),), **dense)
+        v3.VSelect(label="opacity preset", v_model=("preset",), items=(list(PRESETS),), **dense)
+        v3.VSelect(
+            label="display scaling", v_model=("normalize",), items=(list(NORMALIZE),), **dense
+        )
+        slider = {
+            "density": "compact",
+            "hide_details": True,
+            "thumb_label": True,
+            "classes": "mx-2 mt-4",
+        }
+        v3.VSlider(
+            label="threshold",
+            v_model=("threshold",),
+            min=0,
+            max=1,
+            step=0.01,
+            v_if="scene == 'volume'",
+            id="threshold",
+            **slider,
+        )
+        v3.VSlider(
+            label="opacity",
+            v_model=("opacity",),
+            min=0,
+            max=3,
+            step=0.05,
+            v_if="scene == 'volume'",
+            **slider,
+        )
+        v3.VSlider(
+            label="percentile",
+            v_model=("percentile",),
+            min=0,
+            max=100,
+            step=0.5,
+            v_if="scene == 'threshold' || scene == 'isosurface'",
+            **slider,
+        )
+        for key, top in (("channel", "n_channels"), ("row", "n_rows"), ("column", "n_cols")):
+            v3.VSlider(
+                label=f"{key} plane",
+                v_model=(key,),
+                min=0,
+                max=(f"{top} - 1",),
+                step=1,
+                v_if="scene == 'slices'",
+                **slider,
+            )
+        v3.VAutocomplete(
+            label="compare with image",
+            v_model=("compare_image",),
+            items=("images",),
+            v_if="scene == 'compare' && !ordering",
+            **dense,
+        )
+        v3.VSlider(
+            label="step",
+            v_model=("step",),
+            min=0,
+            max=("n_steps - 1",),
+            step=1,
+            v_if="has_time",
+            id="step",
+            **slider,
+        )
+
+    def _pick_panel(self, v3: Any, html: Any) -> None:
+        html.Div("{{ pick_text }}", id="pick", classes="ma-2 text-body-2")
+        html.Img(
+            src=("pick_map",),
+            v_if="pick_map",
+            id="pick-map",
+            classes="ma-2",
+            style="max-width: 260px; image-rendering: pixelated;",
+        )
+        html.Div("top images (/analysis)", v_if="top_images.length", classes="ma-2 text-caption")
+        with html.Div(v_for="(t, i) in top_images", key="i", classes="ma-2 top-image"):
+            html.Div("{{ t.text }}", classes="text-caption")
+            html.Img(src=("t.src",), style="max-width: 260px; image-rendering: pixelated;")
