@@ -69,3 +69,20 @@ def test_torchvision_imports_after_a_render(needs_gl):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_triton_is_imported_only_with_torch():
+    """`import volviz.render` alone leaves triton (0.4-0.6 s) and torch unloaded; with torch
+    loaded, triton (when installed) is imported at once, before any frame."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    code = "import sys, volviz.render; print('triton' in sys.modules, 'torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout.split() == ["False", "False"], done.stderr[-2000:]
+    if importlib.util.find_spec("triton") is None:
+        pytest.skip("triton is not installed with this torch")
+    code = "import sys, torch, volviz.render; print(sys.modules['triton'].__name__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip() == "triton", done.stderr[-2000:]

@@ -18,6 +18,7 @@ import numpy as np
 import pyvista as pv
 
 from volviz.errors import VolvizError
+from volviz.render import guard_triton
 from volviz.render.annotate import (
     BACKGROUND,
     add_titles,
@@ -135,6 +136,7 @@ def apply_sampling(actor: pv.Volume, sampling: Sampling) -> None:
 
 def new_plotter(style: Style, shape: tuple[int, int] = (1, 1), **kwargs: Any) -> pv.Plotter:
     """A Plotter with the house background and ``style``'s window size."""
+    guard_triton()
     plotter = pv.Plotter(
         off_screen=style.off_screen, window_size=list(style.window_size), shape=shape, **kwargs
     )
