@@ -1,4 +1,9 @@
-"""Write-then-rename: outputs appear complete or not at all."""
+"""Write-then-rename: outputs appear complete or not at all.
+
+The one way volviz and its libraries write a file: :func:`atomic_file` for one file or folder
+(a hidden ``.NAME.tmp-PID`` beside it, renamed on success), :func:`atomic_outputs` for files
+that must appear together, :func:`remove_stale_temporaries` for what killed writers left.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,67 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from exporters._errors import ExportError
+
+TMP_MARK = ".tmp-"
+
+
+def temp_name(target: Path) -> Path:
+    """The hidden temporary of ``target`` for this process: ``.NAME.tmp-PID`` + its suffix.
+
+    Beside the target, so the final rename stays on one file system; ending in the target's
+    suffix, so writers that choose a format by extension (images, movies) still see it.
+    """
+    return target.with_name(f".{target.name}{TMP_MARK}{os.getpid()}{target.suffix}")
+
+
+@contextmanager
+def atomic_file(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path to write ``target`` to (a file, or a folder the caller makes);
+    rename it onto ``target`` when the block ends without error, else remove it.
+
+    An existing folder at ``target`` is replaced only by a folder (the rename cannot replace
+    a non-empty folder, so it is removed first).
+    """
+    dest = Path(target)
+    tmp = temp_name(dest)
+    try:
+        yield tmp
+        if tmp.is_dir() and dest.is_dir():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(target: Path) -> None:
+    """Delete the temporaries of ``target`` (see :func:`temp_name`) whose process is gone.
+
+    A killed writer cannot remove its own temporary. Only processes of this machine are
+    checked, so a folder shared by several machines should be cleaned per machine.
+    """
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process there
+        return
+    prefix = f".{target.name}{TMP_MARK}"
+    for tmp in target.parent.glob(f"{prefix}*"):
+        digits = tmp.name[len(prefix) :].split(".")[0]
+        if digits.isdigit() and not _running(int(digits)):
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 def check_destination(path: str | os.PathLike[str], *, param: str, overwrite: bool) -> Path:
