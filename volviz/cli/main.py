@@ -24,6 +24,7 @@ from volviz.cli import (
     order,
     render,
     report,
+    similarity,
     validate,
     view,
 )
@@ -53,6 +54,7 @@ cli.add_command(render.render)
 cli.add_command(view.view)
 cli.add_command(order.order)
 cli.add_command(analyze.analyze)
+cli.add_command(similarity.similarity)
 cli.add_command(report.report)
 cli.add_command(export.export)
 cli.add_command(heatmap.heatmap)

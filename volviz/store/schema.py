@@ -45,6 +45,9 @@ ENCODINGS = {
     "top-k": "1.0",
     "analysis": "1.0",
     "layer-stats": "1.0",
+    # CKA between layers, stores and training steps (volviz/analysis/similarity.py)
+    "similarity": "1.0",
+    "similarity-result": "1.0",
     "importance-runs": "1.0",
     "importance": "1.0",
     "timeline": "1.0",
