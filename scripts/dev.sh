@@ -2,10 +2,15 @@
 # Set up everything volviz needs in .venv/ (idempotent), then run one job:
 #   bash scripts/dev.sh demo   -> volviz demo (embedded EfficientNet-Lite0 on bundled photos)
 #   bash scripts/dev.sh test   -> ruff (lint + format), mypy, and the whole pytest suite
+#   bash scripts/dev.sh test -m "not slow"   -> the edit loop: arguments after `test` go to pytest
+# Exact versions (torch 2.14.1 / torchvision 0.29.1 and every test tool) come from
+# constraints.txt; after changing dependencies regenerate it in a fresh .venv with
+#   .venv/bin/pip freeze --exclude-editable > constraints.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
 job="${1:-}"
-case "$job" in demo|test) ;; *) echo "usage: bash scripts/dev.sh demo|test" >&2; exit 2 ;; esac
+case "$job" in demo|test) ;; *) echo "usage: bash scripts/dev.sh demo|test [PYTEST ARGS]" >&2; exit 2 ;; esac
+shift
 
 # Debian packages: offscreen rendering needs Mesa's EGL/GL (usually present already).
 if ! ldconfig -p | grep -q 'libEGL.so.1' || ! ldconfig -p | grep -q 'libGL.so.1'; then
@@ -29,13 +34,15 @@ fi
 # Python 3.11: torch 2.14.1 / torchvision 0.29.1 install from this machine's disk for it.
 py="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 [ -x .venv/bin/python ] || "$py" -m venv .venv
-want="$(cat pyproject.toml | sha256sum | cut -c1-16)"
+want="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
 if [ "$(cat .venv/.volviz-installed 2>/dev/null)" != "$want" ]; then
   echo "installing volviz and its dependencies into .venv (first run: ~2 minutes)"
   export PIP_DISABLE_PIP_VERSION_CHECK=1
-  .venv/bin/pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/pip install -q torch==2.14.1 torchvision==0.29.1 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/pip install -q -e '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
+  # A failed install stops here (pipefail), with pip's message; only the noise is filtered.
+  pipq() { .venv/bin/pip install -q "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }; }
+  pipq --upgrade pip || true  # a newer pip is welcome, not needed
+  pipq -c constraints.txt torch torchvision
+  pipq -c constraints.txt -e '.[test]'
   .venv/bin/python -c "import volviz, torch, torchvision, pyvista, h5py" 
   echo "$want" > .venv/.volviz-installed
 fi
@@ -47,4 +54,4 @@ fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-exec .venv/bin/pytest -q
+exec .venv/bin/pytest -q "$@"

@@ -115,3 +115,21 @@ def test_html_page_shows_a_volume_offline_in_chromium(marker, tmp_path, chromium
     r, _g, b = (image[..., i].astype(int) for i in range(3))
     warm = (r > 150) & (r - b > 60)  # inferno's oranges and yellows: the volume itself
     assert warm.mean() > 0.003, f"no volume colours in the screenshot ({warm.mean():.4f})"
+
+
+def test_mp4_without_the_extra_names_it(tmp_path, monkeypatch):
+    import importlib.util
+
+    from volviz.errors import VolvizError
+    from volviz.render.animate import write_frames
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "imageio_ffmpeg" else real(name, *a),
+    )
+    frame = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(VolvizError, match=r"pip install 'volviz\[mp4\]'"):
+        write_frames([frame], tmp_path / "o.mp4")
+    assert list(tmp_path.iterdir()) == []

@@ -3,6 +3,7 @@ and training runs over their recorded steps (``TimeScene``)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -91,6 +92,12 @@ def write_frames(
         raise VolvizError(msg)
     if not 1 <= fps <= 60:
         msg = f"--fps {fps} is not in 1..60"
+        raise VolvizError(msg)
+    if suffix == ".mp4" and importlib.util.find_spec("imageio_ffmpeg") is None:
+        msg = (
+            f"{str(target)!r}: MP4 needs ffmpeg from the mp4 extra "
+            "(pip install 'volviz[mp4]'); or write a .gif"
+        )
         raise VolvizError(msg)
     tmp = target.with_name(f".{target.stem}.tmp-{os.getpid()}{suffix}")
     if suffix == ".gif":
