@@ -4,7 +4,7 @@ The scene is rendered by VTK on the server (``VtkRemoteView``: the same renderer
 as the window and the PNGs, volumes included) and streamed to the page as images. A scene
 change builds a new Plotter with :func:`volviz.render.build.build` and swaps it into the
 view; the threshold and opacity sliders only change the volume's opacity curve.
-A left click without a drag picks the voxel under the mouse.
+A left click picks the voxel under the mouse.
 """
 
 from __future__ import annotations
@@ -76,7 +76,6 @@ class App:
         self.state = server.state
         self.plotter: Any = None
         self.view: Any = None
-        self._press: tuple[int, int] | None = None
         self._title = title
         self._init_state()
         self.plotter = self._new_plotter()
@@ -95,7 +94,7 @@ class App:
             st[key] = getattr(c, key)
         st.has_time = s.time is not None
         st.n_steps = s.time.n_steps if s.time is not None else 1
-        st.pick_text = "left click (no drag) on a voxel to identify it"
+        st.pick_text = "left click on a voxel to identify it"
         st.pick_map = ""
         st.top_images = []
         st.error = ""
@@ -125,7 +124,6 @@ class App:
         plotter = self.session.plotter()
         interactor = attach_interactor(plotter)
         interactor.AddObserver("LeftButtonPressEvent", self._on_press)
-        interactor.AddObserver("LeftButtonReleaseEvent", self._on_release)
         self.state.status = self._status()
         return plotter
 
@@ -169,14 +167,10 @@ class App:
 
     # ------------------------------------------------------------------ picking
     def _on_press(self, interactor: Any, _event: str) -> None:
-        self._press = interactor.GetEventPosition()
-
-    def _on_release(self, interactor: Any, _event: str) -> None:
-        position = interactor.GetEventPosition()
-        if self._press is None or tuple(position) != tuple(self._press):
-            return
+        # The remote view forwards presses but no releases: a press picks (and may start
+        # a rotation).
         with self.state:
-            self.pick_at(*position)
+            self.pick_at(*interactor.GetEventPosition())
 
     def pick_at(self, x: int, y: int) -> dict[str, Any] | None:
         """Pick at display pixel (x, y) (origin bottom left) and fill the 2D panel."""
@@ -194,8 +188,10 @@ class App:
             point = np.asarray(picker.GetPickPosition())
             camera = np.asarray(renderer.GetActiveCamera().GetPosition())
             ray = (point - camera) / max(float(np.linalg.norm(point - camera)), 1e-12)
-            # A surface hit lies on a voxel's face: step a quarter voxel inside.
-            info = s.pick(tuple(point + ray * 0.25 * min(s.spacing)))  # type: ignore[arg-type]
+            if s.choices.scene == "volume":
+                info = s.pick(tuple(point), ray)  # type: ignore[arg-type]
+            else:  # a surface hit lies on a voxel's face: step a quarter voxel inside
+                info = s.pick(tuple(point + ray * 0.25 * min(s.spacing)))  # type: ignore[arg-type]
         self.state.pick_text = describe(info)
         self.state.pick = info
         if info is None:

@@ -48,7 +48,7 @@ def token_middleware(token: str) -> Any:
         given = request.query.get("token")
         if given is not None and secrets.compare_digest(given, token):
             response = await handler(request)
-            if isinstance(response, web.Response) and not response.prepared:
+            if isinstance(response, web.StreamResponse) and not response.prepared:
                 response.set_cookie(COOKIE, token, httponly=True, samesite="Strict")
             return response
         cookie = request.cookies.get(COOKIE)

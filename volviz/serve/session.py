@@ -153,8 +153,14 @@ class Session:
         return bool(volumes)
 
     # ------------------------------------------------------------------ picking
-    def pick(self, point: tuple[float, float, float]) -> dict[str, Any] | None:
+    def pick(
+        self, point: tuple[float, float, float], ray: np.ndarray | None = None
+    ) -> dict[str, Any] | None:
         """What lies under world ``point`` of the current scene (``None``: nothing there).
+
+        ``ray`` (unit view direction): a volume's opacity surface lies up to a voxel before
+        the voxel that makes it, so the strongest voxel within 1.5 voxels along the ray is
+        taken.
 
         Returns
         -------
@@ -163,22 +169,37 @@ class Session:
         """
         if self.panel is None or self.arranged is None:
             return None
-        dz, dy, dx = self.spacing
-        x, y, z = (int(v) for v in np.rint(np.asarray(point) / np.array([dx, dy, dz])))
-        channel = self.arranged.original_channel(z)
-        _, h, w = self.panel.volume.shape
-        if channel is None or not (0 <= y < h and 0 <= x < w):
+        found = self._voxel(np.asarray(point, float))
+        if ray is not None:
+            step = min(self.spacing)
+            hits = [self._voxel(np.asarray(point) + ray * t * step) for t in np.arange(0, 1.6, 0.1)]
+            hits = [h for h in hits if h is not None]
+            if hits:
+                found = max(hits, key=lambda h: abs(float(self.panel.volume[h])))  # type: ignore[union-attr]
+        if found is None:
             return None
+        channel, y, x = found
         c = self.choices
         return {
             "layer": c.layer,
             "image": self.image_names[c.image],
             "channel": channel,
-            "position": z,
+            "position": self.arranged.slice_of(channel),
             "row": y,
             "column": x,
             "value": float(self.panel.volume[channel, y, x]),
         }
+
+    def _voxel(self, point: np.ndarray) -> tuple[int, int, int] | None:
+        """(original channel, row, column) of the voxel nearest world ``point``, if any."""
+        assert self.panel is not None and self.arranged is not None
+        dz, dy, dx = self.spacing
+        x, y, z = (int(v) for v in np.rint(point / np.array([dx, dy, dz])))
+        channel = self.arranged.original_channel(z)
+        _, h, w = self.panel.volume.shape
+        if channel is None or not (0 <= y < h and 0 <= x < w):
+            return None
+        return channel, y, x
 
     def feature_map(self, channel: int) -> np.ndarray:
         """The picked channel's (H, W) map for the current image (raw values)."""
