@@ -24,6 +24,7 @@ from volviz.cli import (
     order,
     render,
     report,
+    serve,
     similarity,
     validate,
     view,
@@ -52,6 +53,7 @@ cli.add_command(info.info)
 cli.add_command(validate.validate)
 cli.add_command(render.render)
 cli.add_command(view.view)
+cli.add_command(serve.serve)
 cli.add_command(order.order)
 cli.add_command(analyze.analyze)
 cli.add_command(similarity.similarity)
