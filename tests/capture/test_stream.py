@@ -65,7 +65,10 @@ class Slow(Dataset):
     classes = ["a", "b", "c"]
     def __len__(self): return 40
     def __getitem__(self, i):
-        time.sleep(float(sys.argv[2]))
+        # "hold": stop for good at image 16 (after 4 batches of 4), so the test's SIGKILL
+        # always lands mid-capture, however slow or fast the machine is.
+        while sys.argv[2] == "hold" and i >= 16:
+            time.sleep(1)
         return torch.randn(3, 12, 12, generator=torch.Generator().manual_seed(i)), i % 3
 
 torch.set_num_threads(1)
@@ -150,18 +153,23 @@ def test_folder_dataset_and_dataloader_sources_store_exact_values(tmp_path):
     assert differences(tmp_path / "ds.h5", tmp_path / "ds.h5") == []
 
 
+def journal_lines(journal: Path) -> int:
+    return journal.read_bytes().count(b"\n") if journal.is_file() else 0
+
+
+@pytest.mark.slow
 def test_kill_9_then_resume_gives_the_same_file_as_an_uninterrupted_run(tmp_path):
     job = tmp_path / "job.py"
     job.write_text(JOB)
     out = tmp_path / "acts.h5"
     journal = state_paths(out)["journal"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, str(job), str(out), "0.04"], env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if journal.is_file() and journal.read_bytes().count(b"\n") >= 4:  # header + 3 batches
-            break
+    proc = subprocess.Popen([sys.executable, str(job), str(out), "hold"], env=env)
+    deadline = time.monotonic() + 120
+    while journal_lines(journal) < 4 and proc.poll() is None:  # header + 3 batches
+        assert time.monotonic() < deadline, "the job journaled no 3 batches in 120 s"
         time.sleep(0.02)
+    assert proc.poll() is None, "the job ended before it was killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not out.exists() and state_paths(out)["partial"].is_file()
@@ -169,7 +177,7 @@ def test_kill_9_then_resume_gives_the_same_file_as_an_uninterrupted_run(tmp_path
         StoreError, match=r"unfinished capture \(\d+ images stored\); pass --resume"
     ):
         capture(toy(), slow_items(), out, layers=["0", "2"], batch_size=4)
-    subprocess.run([sys.executable, str(job), str(out), "0"], env=env, check=True)
+    subprocess.run([sys.executable, str(job), str(out), "run"], env=env, check=True)
     reference = tmp_path / "reference.h5"
     capture(
         toy(),

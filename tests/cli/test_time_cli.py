@@ -3,7 +3,7 @@ written by ``volviz.track``."""
 
 from __future__ import annotations
 
-import time
+import shutil
 from pathlib import Path
 
 import click
@@ -14,6 +14,7 @@ from PIL import Image
 from torch import nn
 
 import volviz
+import volviz.cli.view as view_module
 from tests.helpers import error_line
 from tests.helpers import run_cli as run
 from volviz.cli.view import open_store, time_source
@@ -107,11 +108,27 @@ def test_view_follow_without_a_display_is_one_line(tracked):
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_follow_waits_for_the_file_and_needs_a_run(tracked, plain, tmp_path):
-    start = time.monotonic()
+def test_follow_waits_for_the_file_and_needs_a_run(tracked, plain, tmp_path, monkeypatch):
+    # A fake clock: the test proves the waiting by what happens during it, not by wall time.
+    clock, naps = [0.0], []
+    later = tmp_path / "later.h5"
+
+    def nap(seconds: float) -> None:
+        naps.append(seconds)
+        clock[0] += seconds
+        if len(naps) == 3 and "appear" in str(later):
+            shutil.copy(tracked, later)
+
+    monkeypatch.setattr(view_module.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(view_module.time, "sleep", nap)
     with pytest.raises(StoreError, match="does not exist"):
-        open_store(str(tmp_path / "later.h5"), follow=True, wait=0.3)
-    assert time.monotonic() - start >= 0.3
+        open_store(str(later), follow=True, wait=1.0)
+    assert clock[0] >= 1.0 and not later.exists()  # polled until the deadline, then gave up
+    naps.clear()
+    later = tmp_path / "appear.h5"  # created by the third nap: found without a restart
+    with open_store(str(later), follow=True, wait=60) as store:
+        assert len(naps) == 3 and store.path == later
+    monkeypatch.undo()
     with open_store(str(tracked), follow=True, wait=0) as store:
         assert time_source(store, follow=True).n_steps == STEPS
     with open_store(str(plain), follow=False, wait=0) as store:
