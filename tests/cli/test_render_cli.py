@@ -59,21 +59,71 @@ def test_every_scene_to_png(store, tmp_path, args, needs_gl):
     png = tmp_path / "out.png"
     run("render", str(store), "--layer", "conv1", *args, "-o", str(png), "--size", "320x240")
     assert picture(png).shape == (240, 320)
+    if "--difference" in args:  # image b is image a upside down: a - b has both signs
+        rgb = np.asarray(Image.open(png).convert("RGB"))[30:180]
+        blue, red = colours(np.array_split(rgb, 3, axis=1)[2])
+        assert blue > 0.002 and red > 0.002, (blue, red)
+
+
+def colours(pixels: np.ndarray) -> tuple[float, float]:
+    """Shares of clearly blue and clearly red pixels of an (H, W, 3) picture."""
+    r, b = pixels[..., 0].astype(int), pixels[..., 2].astype(int)
+    return float(((b > r + 40) & (b > 60)).mean()), float(((r > b + 40) & (r > 60)).mean())
+
+
+def panel_values(plotter, index: int) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The display values (0..1) of the volume drawn in panel ``index``."""
+    import pyvista as pv
+
+    (actor,) = [a for a in plotter.renderers[index].actors.values() if isinstance(a, pv.Volume)]
+    return np.asarray(actor.mapper.dataset.point_data["activation"])
 
 
 def test_gradients_from_npy_compared_with_difference(tmp_path, needs_gl):
+    from volviz.render.build import SceneSpec, load_panels, scene_plotter
+    from volviz.render.volume import Style
+    from volviz.store.views import normalize
+
+    files = [GRADIENTS / f"conv1_{n}.npy" for n in ("pembroke", "chihuahua")]
+    spec = SceneSpec(scene="compare", npys=tuple(map(str, files)), reduce="abs", difference=True)
+    panels = load_panels(None, spec)
+    grads = [np.load(f) for f in files]  # (96, 3, 11, 11): --reduce abs sums |g| over inputs
+    for panel, g in zip(panels, grads, strict=True):
+        np.testing.assert_allclose(panel.volume, np.abs(g).sum(axis=1), rtol=1e-6)
+    # The third panel shows a - b on a symmetric scale: both signs, exactly those values.
+    diff = panels[0].volume - panels[1].volume
+    shown = scene_plotter(None, spec, Style(window_size=(480, 200)))
+    want = normalize(diff, "symmetric")[0].ravel()
+    np.testing.assert_allclose(np.sort(panel_values(shown, 2)), np.sort(want), atol=1e-6)
+    shown.close()
+    assert (diff < 0).mean() > 0.2 and (diff > 0).mean() > 0.2
     png = tmp_path / "g.png"
-    npys = [str(GRADIENTS / f"conv1_{n}.npy") for n in ("pembroke", "chihuahua")]
-    args = ["--npy", npys[0], "--npy", npys[1], "--reduce", "abs", "--difference"]
-    run("render", "--scene", "compare", *args, "-o", str(png), "--size", "480x200")
-    picture(png)
+    args = ["--npy", str(files[0]), "--npy", str(files[1]), "--reduce", "abs", "--difference"]
+    run("render", "--scene", "compare", *args, "-o", str(png), "--size", "720x360")
+    pixels = np.asarray(Image.open(png).convert("RGB"))[40:260]  # panels, not their bars
+    thirds = np.array_split(pixels, 3, axis=1)
+    assert colours(thirds[0])[0] < 0.0005  # |g| summed: no negative voxel, no blue
+    blue, red = colours(thirds[2])
+    assert blue > 0.002 and red > 0.02, (blue, red)  # the difference shows both signs
 
 
 def test_animation_and_html(store, tmp_path, needs_gl):
+    import imageio.v3 as iio
+
     base = ["render", str(store), "--layer", "conv1", "--size", "160x120"]
     run(*base, "-o", str(tmp_path / "o.gif"), "--frames", "3")
     run(*base, "-o", str(tmp_path / "o.mp4"), "--frames", "3")
     run(*base, "--scene", "threshold", "-o", str(tmp_path / "t.html"))
+    with Image.open(tmp_path / "o.gif") as gif:
+        assert (gif.n_frames, gif.size) == (3, (160, 120))
+        frames = []
+        for i in range(3):
+            gif.seek(i)
+            frames.append(np.asarray(gif.convert("L"), dtype=float))
+    assert all(f.std() > 8 for f in frames)  # drawn frames
+    assert not np.array_equal(frames[0], frames[1])  # the camera orbits
+    movie = iio.imread(tmp_path / "o.mp4")
+    assert movie.shape == (3, 120, 160, 3)
     html = (tmp_path / "t.html").read_text()
     assert "mesh3d" in html and "plotly" in html.lower()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.gif", "o.mp4", "t.html"]
