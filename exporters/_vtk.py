@@ -1,4 +1,4 @@
-"""The exporters' one place that turns a (C, H, W) array into vtkImageData and back.
+"""(C, H, W) arrays as vtkImageData and back, by the axis rule of :mod:`exporters.frame`.
 
 Channel is depth: ``dimensions = (W, H, C)``, x = column, y = row, z = channel, and the point
 array is the C-order ravel of the volume (x fastest). Spacing and origin arrive in (C, H, W)
@@ -7,10 +7,14 @@ order and are reversed to VTK's (x, y, z).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
 from vtkmodules.vtkCommonCore import vtkStringArray
 from vtkmodules.vtkCommonDataModel import vtkImageData
+
+from exporters.frame import volume_from_values, vtk_geometry, vtk_values
 
 SCALARS_NAME = "values"
 
@@ -18,8 +22,8 @@ SCALARS_NAME = "values"
 def to_image_data(
     volume: np.ndarray,
     *,
-    spacing: tuple[float, float, float],
-    origin: tuple[float, float, float],
+    spacing: Sequence[float],
+    origin: Sequence[float],
     name: str = SCALARS_NAME,
     metadata: dict[str, str] | None = None,
 ) -> vtkImageData:
@@ -29,7 +33,7 @@ def to_image_data(
     ----------
     volume : ndarray of shape (C, H, W)
         C-contiguous volume.
-    spacing, origin : tuple of 3 float
+    spacing, origin : sequence of 3 float
         In (C, H, W) order.
     name : str
         Name of the point-data scalars.
@@ -41,12 +45,12 @@ def to_image_data(
     vtkImageData
         ``dimensions == (W, H, C)``.
     """
-    c, h, w = volume.shape
+    dims, step, corner = vtk_geometry(volume.shape, spacing, origin)
     image = vtkImageData()
-    image.SetDimensions(w, h, c)
-    image.SetSpacing(spacing[2], spacing[1], spacing[0])
-    image.SetOrigin(origin[2], origin[1], origin[0])
-    arr = numpy_to_vtk(volume.ravel(order="C"), deep=False)
+    image.SetDimensions(*dims)
+    image.SetSpacing(*step)
+    image.SetOrigin(*corner)
+    arr = numpy_to_vtk(vtk_values(volume), deep=False)
     arr.SetName(name)
     image.GetPointData().SetScalars(arr)
     for key, value in (metadata or {}).items():
@@ -65,13 +69,13 @@ def from_image_data(image: vtkImageData) -> tuple[np.ndarray, dict[str, object]]
     volume : ndarray of shape (C, H, W)
         A copy of the point scalars.
     info : dict
-        ``spacing`` and ``origin`` in (C, H, W) order and ``metadata`` from string field data.
+        ``spacing`` and ``origin`` in (C, H, W) order, ``name`` of the scalars and
+        ``metadata`` from string field data.
     """
-    w, h, c = image.GetDimensions()
     scalars = image.GetPointData().GetScalars()
     if scalars is None:
         scalars = image.GetPointData().GetArray(0)
-    volume = np.array(vtk_to_numpy(scalars)).reshape(c, h, w)
+    volume = np.array(volume_from_values(vtk_to_numpy(scalars), image.GetDimensions()))
     sx, sy, sz = image.GetSpacing()
     ox, oy, oz = image.GetOrigin()
     metadata: dict[str, str] = {}
@@ -83,6 +87,7 @@ def from_image_data(image: vtkImageData) -> tuple[np.ndarray, dict[str, object]]
     info: dict[str, object] = {
         "spacing": (sz, sy, sx),
         "origin": (oz, oy, ox),
+        "name": scalars.GetName(),
         "metadata": metadata,
     }
     return volume, info

@@ -84,9 +84,10 @@ def write_vti(
     spacing: tuple[float, float, float],
     origin: tuple[float, float, float],
     metadata: dict[str, str],
+    name: str,
 ) -> None:
     """Write ``volume`` (C, H, W) as VTK XML ImageData, raw appended binary, no compression."""
-    image = to_image_data(volume, spacing=spacing, origin=origin, metadata=metadata)
+    image = to_image_data(volume, spacing=spacing, origin=origin, name=name, metadata=metadata)
     writer = vtkXMLImageDataWriter()
     errors = _ErrorCatcher(writer)
     writer.SetFileName(str(path))
@@ -121,8 +122,11 @@ def write_mhd(
     spacing: tuple[float, float, float],
     origin: tuple[float, float, float],
     metadata: dict[str, str],
+    name: str,
 ) -> None:
     """Write MetaImage header + uncompressed raw; metadata goes in as extra ``key = value`` lines.
+
+    MetaImage has no array name (ParaView calls it ``MetaImage``); ``name`` is ignored.
 
     MetaIO ends the header at ``ElementDataFile``, so the extra lines are inserted before it;
     ITK keeps unknown keys in its metadata dictionary and VTK skips them.
@@ -132,6 +136,7 @@ def write_mhd(
         msg = f"metadata key {clash[0]!r} collides with a MetaImage header field"
         raise ExportError(msg)
     mhd_path, raw_path = paths
+    del name
     image = to_image_data(volume, spacing=spacing, origin=origin)
     writer = vtkMetaImageWriter()
     errors = _ErrorCatcher(writer)

@@ -13,10 +13,15 @@ format         suffix                 4-D   metadata goes to
 ``binvox``     .binvox                no    none (binary occupancy)
 =============  =====================  ====  ==========================================
 
-A volume is (C, H, W): x = column, y = row, z = channel in every format (file's fastest axis
-is W). A layer over images is (N, C, H, W), written where the format has a 4th axis: NRRD as a
-``list`` axis, NIfTI as its 4th ("time") axis, ``.npy`` as is. ``spacing`` and ``origin`` are
-given in (C, H, W) order. ``.vox`` is ambiguous: pass ``fmt``.
+A volume is (C, H, W). vti, nrrd, nifti and mhd put voxel (channel, row, column) at the world
+point of :func:`exporters.frame.world_point` (x = column, y = -row, z = -channel: row 0 at the
+top and channel 0 in front in a +y-up view such as ParaView's default camera), the same point
+in every format and reader; they store rows and channels reversed with an identity direction
+(:mod:`exporters.frame` says why). ``.npy`` holds the (C, H, W) array as is. A layer over
+images is (N, C, H, W), written where the format has a 4th axis: NRRD as a ``list`` axis,
+NIfTI as its 4th ("time") axis, ``.npy`` as is. ``spacing`` and ``origin`` are given in
+(C, H, W) order. ``name`` names the array where the format has an array name (vti scalars,
+NRRD ``labels``/``content``, NIfTI ``intent_name``). ``.vox`` is ambiguous: pass ``fmt``.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from exporters._errors import ExportError
 from exporters._medical import read_nifti, read_nrrd, write_nifti, write_nrrd
 from exporters._validate import STORABLE_DTYPES, check_array, check_metadata, check_triple
 from exporters._vtkformats import read_mhd, read_vti, write_mhd, write_vti
+from exporters.frame import from_file, to_file
 from exporters.legacy import read_legacy_header, read_legacy_vox, write_legacy_vox
 from exporters.voxels import write_binvox, write_magicavoxel
 
@@ -70,6 +76,8 @@ class VolumeFile:
         In (C, H, W) order.
     metadata : dict of str to str
     fmt : str
+    name : str
+        The array name, where the format has one ("" otherwise).
     """
 
     data: np.ndarray
@@ -77,6 +85,7 @@ class VolumeFile:
     origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
     metadata: dict[str, str] = field(default_factory=dict)
     fmt: str = "npy"
+    name: str = ""
 
 
 def format_from_path(path: str | os.PathLike[str], fmt: str | None = None) -> str:
@@ -128,6 +137,7 @@ def write_volume(
     spacing: Any = (1.0, 1.0, 1.0),
     origin: Any = (0.0, 0.0, 0.0),
     metadata: Mapping[str, str] | None = None,
+    name: str = "values",
     overwrite: bool = False,
     **options: Any,
 ) -> list[Path]:
@@ -147,6 +157,8 @@ def write_volume(
         Position of voxel (0, 0, 0) in (C, H, W) order.
     metadata : mapping of str to str, optional
         E.g. layer, image, normalization, ordering; written where the format has a place.
+    name : str
+        Array name (the layer) in formats that name their array: vti, nrrd, nifti.
     overwrite : bool
         Replace existing files.
     **options
@@ -177,19 +189,29 @@ def write_volume(
     layout = "(C, H, W) or (N, C, H, W)" if kind in _FOUR_D else "(C, H, W)"
     dtypes = _NPY_DTYPES if kind == "npy" else STORABLE_DTYPES
     vol = check_array(volume, param="volume", ndims=ndims, layout=layout, dtypes=dtypes)
+    label = _check_name(name)
     dest = check_destination(path, param="path", overwrite=overwrite)
     dests = [dest]
     if kind == "mhd":
         dests.append(check_destination(dest.with_suffix(".raw"), param="path", overwrite=overwrite))
+    if kind != "npy":
+        vol, org = to_file(vol, spc, org)
     try:
         with atomic_outputs(dests) as temps:
-            if kind == "mhd":
-                write_mhd((temps[0], temps[1]), vol, spacing=spc, origin=org, metadata=meta)
-            else:
-                _EXACT_WRITERS[kind](temps[0], vol, spacing=spc, origin=org, metadata=meta)
+            target: Any = (temps[0], temps[1]) if kind == "mhd" else temps[0]
+            writer = write_mhd if kind == "mhd" else _EXACT_WRITERS[kind]
+            writer(target, vol, spacing=spc, origin=org, metadata=meta, name=label)
     except OSError as exc:
         raise write_error(exc, dest, param="path") from exc
     return dests
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name or not name.isprintable() or '"' in name:
+        raise ExportError(
+            "must be a non-empty printable str without quotes", param="name", value=name
+        )
+    return name
 
 
 def _write_quantized(
@@ -247,11 +269,14 @@ def read_volume(path: str | os.PathLike[str], *, fmt: Format | None = None) -> V
     if kind == "npy":
         return VolumeFile(np.load(src, allow_pickle=False), fmt=kind)
     reader = {"vti": read_vti, "nrrd": read_nrrd, "nifti": read_nifti, "mhd": read_mhd}[kind]
-    data, info = reader(src)
+    stored, info = reader(src)
+    spacing: tuple[float, float, float] = info["spacing"]  # type: ignore[assignment]
+    data, origin = from_file(stored, spacing, info["origin"])  # type: ignore[arg-type]
     return VolumeFile(
         data,
-        info["spacing"],  # type: ignore[arg-type]
-        info["origin"],  # type: ignore[arg-type]
+        spacing,
+        origin,
         info["metadata"],  # type: ignore[arg-type]
         fmt=kind,
+        name=str(info.get("name", "")),
     )

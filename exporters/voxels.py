@@ -88,7 +88,7 @@ def write_magicavoxel(
     path: str | os.PathLike[str],
     volume: Any,
     *,
-    threshold: float = 0.0,
+    threshold: float = 0.5,
     cmap: str = "viridis",
     vmin: float | None = None,
     vmax: float | None = None,
@@ -104,7 +104,9 @@ def write_magicavoxel(
     volume : array_like of shape (C, H, W)
         Any real dtype, finite.
     threshold : float
-        Voxels with normalized value <= threshold stay empty (default 0: only the minimum).
+        Voxels with normalized value <= threshold stay empty. The default 0.5 (mid-range, as
+        binvox and CNN-VIS) keeps the strong half of the range: 0 would fill every voxel but
+        the minimum, a solid box for a signed layer.
     cmap : str
         matplotlib colormap name.
     vmin, vmax : float, optional

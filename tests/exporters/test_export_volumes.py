@@ -78,10 +78,12 @@ def read_nifti_independently(path: Path) -> tuple[np.ndarray, dict]:
     img = nib.load(str(path))
     data = np.asanyarray(img.dataobj)  # (i, j, k) = (W, H, C)
     (ext,) = [e for e in img.header.extensions if e.get_code() == 6]
+    lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ img.affine  # NIfTI is RAS; ITK and VTK are LPS
+    assert np.array_equal(np.sign(np.diag(lps)[:3]), [1, 1, 1])  # identity direction
     return data.T, {
         "dims": data.shape[:3],
-        "spacing": tuple(np.diag(img.affine)[:3]),
-        "origin": tuple(img.affine[:3, 3]),
+        "spacing": tuple(np.diag(lps)[:3]),
+        "origin": tuple(lps[:3, 3]),
         "meta": json.loads(ext.content.decode()),
     }
 
@@ -102,10 +104,12 @@ def test_round_trip_exact_with_axes_spacing_metadata(tmp_path, volume, name, dty
     written = write_volume(tmp_path / name, vol, spacing=SPACING, origin=ORIGIN, metadata=META)
     data, info = READERS[name](written[0])
     assert data.dtype == vol.dtype
-    np.testing.assert_array_equal(data, vol)
+    # Files store rows and channels reversed: file index (i, j, k) = (col, H-1-row, C-1-channel)
+    np.testing.assert_array_equal(data, vol[::-1, ::-1, :])
     assert tuple(info["dims"]) == (7, 3, 5)  # (W, H, C): x = column fastest
     assert tuple(info["spacing"]) == (0.5, 2.0, 3.0)
-    assert tuple(info["origin"]) == (30.0, 20.0, 10.0)
+    # file index (0, 0, 0) = voxel (C-1, H-1, 0) at world (oW, -(oH + 2 sH), -(oC + 4 sC))
+    assert tuple(info["origin"]) == (30.0, -24.0, -22.0)
     assert info["meta"] == META
     back = read_volume(written[0])
     np.testing.assert_array_equal(back.data, vol)
@@ -118,7 +122,7 @@ def test_mhd_writes_header_and_raw(tmp_path, volume):
     written = write_volume(tmp_path / "v.mhd", volume)
     assert [p.name for p in written] == ["v.mhd", "v.raw"]
     assert "ElementDataFile = v.raw" in written[0].read_text()
-    assert written[1].read_bytes() == volume.tobytes()
+    assert written[1].read_bytes() == volume[::-1, ::-1, :].tobytes()  # file order
 
 
 def test_vti_pixel_lands_at_column_row_channel(tmp_path):
@@ -130,7 +134,7 @@ def test_vti_pixel_lands_at_column_row_channel(tmp_path):
     reader.Update()
     image = reader.GetOutput()
     flat = int(np.argmax(vtk_to_numpy(image.GetPointData().GetScalars())))
-    assert image.GetPoint(flat) == (6.0, 1.0, 4.0)  # x = column, y = row, z = channel
+    assert image.GetPoint(flat) == (6.0, -1.0, -4.0)  # x = column, y = -row, z = -channel
 
 
 def test_npy_round_trip_including_float16(tmp_path, volume, layer4d):
@@ -152,7 +156,7 @@ def test_layer_over_images_4d(tmp_path, layer4d, name):
     else:
         data = np.asanyarray(nib.load(str(path)).dataobj)
         assert data.shape == (7, 3, 5, 2)
-    np.testing.assert_array_equal(data.T, layer4d)
+    np.testing.assert_array_equal(data.T, layer4d[:, ::-1, ::-1, :])  # file order, per image
     np.testing.assert_array_equal(read_volume(path).data, layer4d)
 
 
@@ -164,12 +168,16 @@ def test_4d_refused_where_format_has_no_fourth_axis(tmp_path, layer4d, name):
 
 
 def test_nifti_header_codes_and_descrip(tmp_path, volume):
-    (path,) = write_volume(tmp_path / "v.nii.gz", volume, metadata={"layer": "conv1"})
+    (path,) = write_volume(
+        tmp_path / "v.nii.gz", volume, metadata={"layer": "conv1"}, name="features.3"
+    )
     img = nib.load(str(path))
+    assert img.header.get_intent()[2] == "features.3"
     assert int(img.header["sform_code"]) == 1
     assert int(img.header["qform_code"]) == 1
     assert img.header["descrip"].item().startswith(b"volviz")
-    assert nib.aff2axcodes(img.affine) == ("R", "A", "S")
+    # index axes point to L, P, S: the identity direction in ITK's LPS, as nrrd and mhd
+    assert nib.aff2axcodes(img.affine) == ("L", "P", "S")
 
 
 @pytest.mark.parametrize(

@@ -71,7 +71,7 @@ def test_magicavoxel_chunks_follow_spec(tmp_path, volume):
     assert struct.unpack("<iii", chunks[0][1]) == (7, 3, 5)
     (n,) = struct.unpack_from("<i", chunks[1][1])
     xyzi = np.frombuffer(chunks[1][1][4:], dtype=np.uint8).reshape(n, 4)
-    assert n == np.count_nonzero(_norm(volume) > 0) and (xyzi[:, 3] >= 1).all()
+    assert n == np.count_nonzero(_norm(volume) > 0.5) and (xyzi[:, 3] >= 1).all()
     palette = np.frombuffer(chunks[2][1], dtype=np.uint8).reshape(256, 4)
     np.testing.assert_array_equal(palette, magicavoxel_palette("viridis"))
     assert (palette[:255, 3] == 255).all()
@@ -87,7 +87,7 @@ def test_magicavoxel_too_large_raises_or_downsamples(tmp_path):
     (model,) = VoxParser(str(path)).parse().models
     assert tuple(model.size) == (3, 2, 150)  # channels max-pooled by 2
     pooled = vol.reshape(150, 2, 2, 3).max(axis=1)
-    expected = _expected_voxels(_norm(pooled, float(vol.min()), float(vol.max())), 0.0)
+    expected = _expected_voxels(_norm(pooled, float(vol.min()), float(vol.max())), 0.5)
     assert {(v.x, v.y, v.z): v.c for v in model.voxels} == expected
 
 
@@ -131,3 +131,14 @@ def test_binvox_needs_isotropic_spacing(tmp_path, volume):
 def test_threshold_range(tmp_path, volume, threshold):
     with pytest.raises(ExportError, match=r"threshold must be a number in \[0, 1\)"):
         write_binvox(tmp_path / "v.binvox", volume, threshold=threshold)
+
+
+def test_magicavoxel_default_shows_structure_of_a_signed_layer(tmp_path):
+    # A signed conv output (pre-activation): the old default (norm > 0) filled all but one voxel.
+    rng = np.random.default_rng(3)
+    signed = (rng.standard_normal((6, 20, 30)) + 0.3).astype(np.float32)
+    (path,) = write_magicavoxel(tmp_path / "s.vox", signed)
+    (model,) = VoxParser(str(path)).parse().models
+    want = _expected_voxels(_norm(signed), 0.5)  # mid-range, as binvox and CNN-VIS
+    assert {(v.x, v.y, v.z): v.c for v in model.voxels} == want
+    assert 0.05 < len(want) / signed.size < 0.6

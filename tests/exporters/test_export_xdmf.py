@@ -43,46 +43,54 @@ def store(tmp_path, layer4d):
 
 def test_one_image_per_time_step(tmp_path, store):
     h5, acts, _ = store
-    out = write_xdmf(
+    out, views = write_xdmf(
         tmp_path / "store.xdmf",
         h5,
         [("/layers/features.0/activations", acts.shape, acts.dtype, "features.0")],
         spacing=(3.0, 2.0, 0.5),
         origin=(1.0, 2.0, 3.0),
     )
+    assert views.name == "store.xdmf.h5"
     for n in range(acts.shape[0]):
         image = _read(out, float(n))
         assert isinstance(image, vtkImageData)
         assert image.GetDimensions() == (7, 3, 5)  # x = W, y = H, z = C
-        assert image.GetSpacing() == (0.5, 2.0, 3.0)
-        assert image.GetOrigin() == (3.0, 2.0, 1.0)
+        # world frame: x = column, y = -row, z = -channel (row 0 on top, channel 0 in front)
+        assert image.GetSpacing() == (0.5, -2.0, -3.0)
+        assert image.GetOrigin() == (3.0, -2.0, -1.0)
         got = _array(image, "features.0")
         assert got.dtype == np.float32
         np.testing.assert_array_equal(got, acts[n])
 
 
-def test_several_datasets_and_a_3d_one(tmp_path, store):
+def test_several_datasets_and_a_3d_one(tmp_path, store, monkeypatch):
     h5, acts, agg = store
     (tmp_path / "sub").mkdir()
-    out = write_xdmf(
+    out, views = write_xdmf(
         tmp_path / "sub" / "s.xdmf",
         h5,
         [
             ("/layers/features.0/activations", acts.shape, "float32", "act"),
-            ("/grads/agg", agg.shape, np.float64, "agg"),
+            ("/grads/agg", agg.shape, np.float64, "agg", (1.0, 2.0, 4.0)),
         ],
     )
-    assert "../store.h5:/grads/agg" in out.read_text()  # relative to the sidecar
+    with h5py.File(views) as f:  # virtual datasets, sources named relative to the views file
+        assert f["1/volume"].is_virtual
+        assert f["1/volume"].virtual_sources()[0].file_name == "../store.h5"
+        assert f["0/1"].virtual_sources()[0].dset_name == "/layers/features.0/activations"
+    monkeypatch.chdir(tmp_path.parent)  # sources resolve from the views file, not the cwd
     blocks = _read(out, 1.0)
     assert isinstance(blocks, vtkMultiBlockDataSet)
     assert blocks.GetNumberOfBlocks() == 2
     np.testing.assert_array_equal(_array(blocks.GetBlock(0), "act"), acts[1])
     np.testing.assert_array_equal(_array(blocks.GetBlock(1), "agg"), agg)
+    assert blocks.GetBlock(1).GetSpacing() == (4.0, -2.0, -1.0)  # the entry's own spacing
 
 
-def test_hyperslab_structure(tmp_path, store):
+def test_plain_3d_items_no_hyperslab(tmp_path, store):
+    # The Xdmf3 readers (ParaView's default) skip HyperSlab items: plain 3-D items only.
     h5, acts, _ = store
-    out = write_xdmf(
+    out, _ = write_xdmf(
         tmp_path / "s.xdmf", h5, [("/layers/features.0/activations", acts.shape, acts.dtype, "a")]
     )
     root = ET.parse(out).getroot()
@@ -91,11 +99,10 @@ def test_hyperslab_structure(tmp_path, store):
     topo = grids[1].find("Topology")
     assert topo.get("TopologyType") == "3DCoRectMesh" and topo.get("Dimensions") == "5 3 7"
     assert grids[1].find("Geometry").get("GeometryType") == "ORIGIN_DXDYDZ"
-    slab = grids[1].find("Attribute/DataItem")
-    assert slab.get("ItemType") == "HyperSlab" and slab.get("Dimensions") == "5 3 7"
-    select, source = slab.findall("DataItem")
-    assert [int(v) for v in select.text.split()] == [1, 0, 0, 0, 1, 1, 1, 1, 1, 5, 3, 7]
-    assert source.get("Dimensions") == "2 5 3 7" and source.get("Format") == "HDF"
+    assert root.find(".//DataItem[@ItemType='HyperSlab']") is None
+    item = grids[1].find("Attribute/DataItem")
+    assert item.get("Dimensions") == "5 3 7" and item.get("Format") == "HDF"
+    assert item.text == "s.xdmf.h5:/0/1"
 
 
 @pytest.mark.parametrize(
@@ -106,6 +113,7 @@ def test_hyperslab_structure(tmp_path, store):
         ([("/a", (1, 2, 3), "float16", "a")], r"datasets\[0\] dtype 'float16' cannot be"),
         ([("a", (1, 2, 3), "float32", "a")], r"must be an absolute HDF5 path, got 'a'"),
         ([("/a", (1, 2, 3), "float32")], r"datasets\[0\] must be \(h5 dataset path, shape"),
+        ([("/a", (1, 2, 3), "float32", "a", (0, 1, 1))], r"datasets\[0\] spacing must be pos"),
     ],
 )
 def test_bad_datasets(tmp_path, datasets, match):

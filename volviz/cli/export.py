@@ -38,8 +38,19 @@ FORMAT_NAMES = ["vti", "nrrd", "nifti", "mhd", "npy", "legacy-vox", "magicavoxel
     show_default=True,
     help="Voxel size C,H,W, or auto (the renderer's readable box shape).",
 )
-@click.option("--threshold", type=float, default=None, help="magicavoxel/binvox occupancy.")
+@click.option(
+    "--threshold",
+    type=float,
+    default=None,
+    help="magicavoxel/binvox: fill voxels above this fraction of the value range (0.5).",
+)
 @click.option("--cmap", default=None, help="magicavoxel palette colormap.")
+@click.option(
+    "--oversize",
+    type=click.Choice(["error", "downsample"]),
+    default=None,
+    help="magicavoxel: an axis over 256 voxels is refused (error) or max-pooled (downsample).",
+)
 @click.option("--xdmf", type=click.Path(dir_okay=False), help="Write an XDMF sidecar instead.")
 @force_option
 @click.pass_context
@@ -57,13 +68,16 @@ def export(
     spacing: str,
     threshold: float | None,
     cmap: str | None,
+    oversize: str | None,
     xdmf: str | None,
     force: bool,
 ) -> None:
     """Export LAYER of FILE for one image (or all, 4D) to a voxel file other tools open.
 
-    Axes everywhere: x = column, y = row, z = channel. Layer, images, normalization and the
-    channel order are written into the format's metadata where it has a place for them.
+    Every format puts voxel (channel, row, column) at world (column, -row, -channel) x
+    spacing: row 0 on top and channel 0 in front in ParaView, as in `volviz render`. Layer,
+    images (in the order given), normalization and the channel order are written into the
+    format's metadata where it has a place for them; the array is named after the layer.
     """
     import numpy as np
 
@@ -73,13 +87,20 @@ def export(
 
     spc = parse_spacing(spacing)
     if xdmf:
-        _export_xdmf(ctx, file, xdmf, spc or (1.0, 1.0, 1.0), force)
+        _export_xdmf(ctx, file, xdmf, spc, force)
         return
     if not out or not layer:
         raise click.UsageError("--out and --layer are required (or --xdmf)")
+    kind = exporters.format_from_path(out, fmt)
+    if all_images and kind == "nrrd":
+        raise click.UsageError(
+            "--all-images with nrrd: ParaView reads only the first image of a 4-D NRRD; "
+            "use --xdmf (every image as a time step) or --format nifti/npy"
+        )
     if dtype == "uint8" and normalize == "none":
         normalize = "minmax"
-    options = {k: v for k, v in (("threshold", threshold), ("cmap", cmap)) if v is not None}
+    given = (("threshold", threshold), ("cmap", cmap), ("oversize", oversize))
+    options = {k: v for k, v in given if v is not None}
     with Store(file) as store:
         chosen = None if all_images else list(images or ["0"])
         view = layer_view(store, layer, chosen, ordering=ordering, normalization=normalize)
@@ -94,6 +115,7 @@ def export(
         fmt=fmt,  # type: ignore[arg-type]
         spacing=spc or auto_spacing(data.shape[-3:]),
         metadata=view.metadata,
+        name=layer,
         overwrite=force,
         **options,
     )
@@ -102,20 +124,28 @@ def export(
 
 
 def _export_xdmf(
-    ctx: click.Context, file: str, xdmf: str, spacing: tuple[float, float, float], force: bool
+    ctx: click.Context,
+    file: str,
+    xdmf: str,
+    spacing: tuple[float, float, float] | None,
+    force: bool,
 ) -> None:
+    """Every float32 layer of FILE, each image a time step; ``spacing`` None = auto per layer."""
     import exporters
     from volviz.store import Store
+    from volviz.store.views import auto_spacing
 
     with Store(file) as store:
         entries = []
         for layer in store.layers:
             ds = store.activations(layer)
             if ds.dtype.itemsize == 4:  # XDMF cannot describe float16
-                entries.append((ds.name, ds.shape, ds.dtype, layer))
+                own = spacing or auto_spacing(ds.shape[-3:])
+                entries.append((ds.name, ds.shape, ds.dtype, layer, own))
     if not entries:
         raise click.ClickException(
             f"{file}: no float32 layers for XDMF (float16 is not describable)"
         )
-    path = exporters.write_xdmf(xdmf, file, entries, spacing=spacing, overwrite=force)
-    info_line(ctx, f"wrote {path} ({len(entries)} layers; open it in ParaView or VisIt)")
+    sidecar, views = exporters.write_xdmf(xdmf, file, entries, overwrite=force)
+    info_line(ctx, f"wrote {sidecar} ({len(entries)} layers; open it in ParaView or VisIt)")
+    info_line(ctx, f"wrote {views} (views into {file}; keep it beside the sidecar)")

@@ -1,6 +1,7 @@
 """Volume rendering of one (C, H, W) array: channels on z, rows on y, columns on x.
 
-``to_image_data`` is the one place in volviz that turns an array into ``pv.ImageData``.
+``to_image_data`` is the one place in volviz that turns an array into ``pv.ImageData``, with
+the axis rule of :func:`exporters.vtk_geometry` (its one owner, shared with the exports).
 The other scene modules (:mod:`~volviz.render.scenes`, :mod:`~volviz.render.stack`,
 :mod:`~volviz.render.compare`) build on the helpers here.
 """
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import pyvista as pv
 
+from exporters.frame import volume_from_values, vtk_geometry, vtk_values
 from volviz.errors import VolvizError
 from volviz.render import guard_triton
 from volviz.render.annotate import (
@@ -87,9 +89,8 @@ def to_image_data(
     if volume.ndim != 3:
         msg = f"volume has shape {volume.shape}, expected (C, H, W)"
         raise VolvizError(msg)
-    c, h, w = volume.shape
-    step = (spacing[2], spacing[1], spacing[0])
-    corner = (origin[2], origin[1], origin[0])
+    # The axis rule (x = column, y = row, z = channel) is the exporters' one owner's.
+    dims, step, corner = vtk_geometry(volume.shape, spacing, origin)
     if cells:
         corner = tuple(o - s / 2 for o, s in zip(corner, step, strict=True))  # type: ignore[assignment]
         grid = pv.ImageData(dimensions=(w + 1, h + 1, c + 1), spacing=step, origin=corner)
@@ -101,7 +102,7 @@ def to_image_data(
         if array.shape != volume.shape:
             msg = f"array {key!r} has shape {array.shape}, expected {volume.shape}"
             raise VolvizError(msg)
-        data[key] = np.ascontiguousarray(array, dtype=np.float32).ravel()
+        data[key] = vtk_values(np.ascontiguousarray(array, dtype=np.float32))
     return grid
 
 
@@ -109,9 +110,9 @@ def from_image_data(grid: pv.ImageData, name: str) -> np.ndarray:
     """The inverse of ``to_image_data``: point (or cell) array ``name`` as (C, H, W)."""
     w, h, c = grid.dimensions
     if name in grid.cell_data and name not in grid.point_data:
-        w, h, c = w - 1, h - 1, c - 1
-        return np.asarray(grid.cell_data[name]).reshape(c, h, w)
-    return np.asarray(grid.point_data[name]).reshape(c, h, w)
+        w, h, c = grid.dimensions
+        return volume_from_values(grid.cell_data[name], (w - 1, h - 1, c - 1))
+    return volume_from_values(grid.point_data[name], grid.dimensions)
 
 
 def still_sampling(grid: pv.ImageData) -> Sampling:

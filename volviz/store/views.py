@@ -62,8 +62,10 @@ def layer_view(
         index = list(range(store.n_images))
     else:
         index = [store.image_index(i) for i in images]
-    data = ds[index[0]] if len(index) == 1 else ds[sorted(index)]
-    data = np.asarray(data, dtype=np.float32)
+    # h5py reads increasing indices only; the images keep the order they were asked in.
+    unique = sorted(set(index))
+    block = ds[index[0]] if len(index) == 1 else ds[unique][[unique.index(i) for i in index]]
+    data = np.asarray(block, dtype=np.float32)
     order = np.arange(data.shape[-3])
     clusters = None
     if ordering:
@@ -72,7 +74,7 @@ def layer_view(
         clusters = cluster_labels(order, stored.boundaries)
         data = np.ascontiguousarray(np.take(data, order, axis=-3))
     data = normalize_array(data, normalization)
-    chosen = [names[i] for i in (index if len(index) == 1 else sorted(index))]
+    chosen = [names[i] for i in index]
     meta = {
         "volviz_layer": layer,
         "volviz_images": ",".join(chosen),
