@@ -142,7 +142,20 @@ def test_order_metrics_is_plain_json():
     assert json.loads(json.dumps(metrics)) == metrics
     assert metrics["path_length"] == pytest.approx(metrics["original_path_length"])
     assert metrics["ratio_to_original"] == pytest.approx(1.0)
-    assert 0 <= metrics["anti_robinson_fraction"] <= 1
+    # The exact fraction, counted independently: every triple i < j < k of positions.
+    d = dist[np.ix_(np.arange(7)[::-1], np.arange(7)[::-1])]
+    events = sum(
+        int(d[i, k] < d[i, j]) + int(d[i, k] < d[j, k])
+        for i in range(7)
+        for j in range(i + 1, 7)
+        for k in range(j + 1, 7)
+    )
+    assert metrics["anti_robinson_fraction"] == pytest.approx(events / (7 * 6 * 5 / 3))
+    # Points on a line, in line order: a Robinson matrix, no event at all; shuffled, some.
+    line = np.abs(np.subtract.outer(np.arange(7.0), np.arange(7.0)))
+    assert order_metrics(line, np.arange(7))["anti_robinson_fraction"] == 0.0
+    shuffled = order_metrics(line, np.array([3, 0, 6, 1, 5, 2, 4]))
+    assert shuffled["anti_robinson_fraction"] > 0.3
 
 
 def test_identical_items_give_finite_ratios():
