@@ -42,11 +42,18 @@ def _store(path, layers, order=None, extra=0):  # type: ignore[no-untyped-def]
     return path
 
 
-def test_layers_by_layers_equals_the_unbiased_estimator_and_knows_its_answers(tmp_path):
+def test_layers_by_layers_equals_the_unbiased_estimator_and_knows_its_answers(
+    tmp_path, monkeypatch
+):
+    from volviz.analysis import similarity
+
     path = _store(tmp_path / "s.h5", LAYERS)
     with Store(path) as store:
         one = layer_similarity(store, batch_size=N)  # one minibatch: the unbiased estimator
         streamed = layer_similarity(store, batch_size=4)
+        monkeypatch.setattr(similarity, "BLOCK_BYTES", 1)  # Gram summed channel by channel
+        blocks = layer_similarity(store, batch_size=4)
+    np.testing.assert_allclose(blocks.matrix, streamed.matrix, rtol=1e-6)
     assert one.rows == ["a", "a_scaled", "c", "ac"] and one.n_batches == 1
     arrays = list(LAYERS.values())
     want = [[cka(x, y, unbiased=True) for y in arrays] for x in arrays]

@@ -51,7 +51,13 @@ def gram(x: np.ndarray, kind: str = "linear", *, threshold: float = 1.0) -> np.n
     """
     check_kind(kind)
     f = features(x)
-    k = (f @ f.T).astype(np.float64)
+    return kernel_from_linear((f @ f.T).astype(np.float64), kind, threshold=threshold)
+
+
+def kernel_from_linear(k: np.ndarray, kind: str, *, threshold: float = 1.0) -> np.ndarray:
+    """The ``kind`` Gram matrix from the linear one (``X X^T``, which can be summed over
+    blocks of features, so a layer never needs to be in memory whole)."""
+    check_kind(kind)
     if kind == "linear":
         return k
     if threshold <= 0:

@@ -16,13 +16,14 @@ from typing import Any
 import h5py
 import numpy as np
 
-from volviz.analysis.cka import MinibatchCKA, batch_bounds, check_kind, gram
+from volviz.analysis.cka import MinibatchCKA, batch_bounds, check_kind, gram, kernel_from_linear
 from volviz.analysis.stats import prefer_post
 from volviz.errors import InputError, StoreError
 from volviz.store.reader import Store
 
 Progress = Callable[[int, int], None]
 GROUP = "similarity"
+BLOCK_BYTES = 64 * 2**20  # one read of a minibatch: a block of channels, about this size
 ESTIMATOR = "minibatch unbiased HSIC (Nguyen et al. 2021)"
 
 
@@ -73,7 +74,8 @@ def layer_similarity(
     est = MinibatchCKA(len(keys))
     datasets = [store.activations(k) for k in keys]
     for done, (i0, i1) in enumerate(bounds, start=1):
-        est.update([gram(ds[i0:i1], kind, threshold=threshold) for ds in datasets])
+        index = np.arange(i0, i1)
+        est.update([_gram(ds, index, kind, threshold) for ds in datasets])
         if progress:
             progress(done, len(bounds))
     return Similarity(
@@ -106,8 +108,8 @@ def pair_similarity(
     ds_b = [other.activations(k) for k in cols]
     for done, (i0, i1) in enumerate(bounds, start=1):
         est.update(
-            [gram(_read(ds, ia[i0:i1]), kind, threshold=threshold) for ds in ds_a],
-            [gram(_read(ds, ib[i0:i1]), kind, threshold=threshold) for ds in ds_b],
+            [_gram(ds, ia[i0:i1], kind, threshold) for ds in ds_a],
+            [_gram(ds, ib[i0:i1], kind, threshold) for ds in ds_b],
         )
         if progress:
             progress(done, len(bounds))
@@ -175,12 +177,26 @@ def matched_inputs(store: Store, other: Store) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
 
 
-def _read(ds: h5py.Dataset, index: np.ndarray) -> np.ndarray:
-    """Rows ``index`` of ``ds`` in that order (a slice when contiguous)."""
+def _gram(ds: h5py.Dataset, index: np.ndarray, kind: str, threshold: float) -> np.ndarray:
+    """Gram matrix of images ``index`` of an (N, C, H, W) dataset, summed over channel blocks
+    of about ``BLOCK_BYTES`` (memory does not grow with the layer's size)."""
+    per_channel = max(1, int(np.prod(ds.shape[2:])) * ds.dtype.itemsize * len(index))
+    step = max(1, BLOCK_BYTES // per_channel)
+    chunk = ds.chunks[1] if ds.chunks else 1
+    step = max(chunk, step // chunk * chunk)  # whole chunks per read
+    linear = np.zeros((len(index), len(index)))
+    for c0 in range(0, ds.shape[1], step):
+        block = _read(ds, index, slice(c0, c0 + step)).reshape(len(index), -1)
+        linear += block @ block.T
+    return kernel_from_linear(linear, kind, threshold=threshold)
+
+
+def _read(ds: h5py.Dataset, index: np.ndarray, channels: slice) -> np.ndarray:
+    """Rows ``index`` (in that order) and ``channels`` of ``ds`` (a slice when contiguous)."""
     if len(index) and np.array_equal(index, np.arange(index[0], index[0] + len(index))):
-        return np.asarray(ds[int(index[0]) : int(index[0]) + len(index)])
+        return np.asarray(ds[int(index[0]) : int(index[0]) + len(index), channels])
     order = np.argsort(index, kind="stable")
-    rows = np.asarray(ds[np.sort(index).tolist()])
+    rows = np.asarray(ds[np.sort(index).tolist(), channels])
     out = np.empty_like(rows)
     out[order] = rows
     return out
