@@ -11,5 +11,9 @@ def __getattr__(name: str) -> object:
         from volviz.capture.track import track
 
         return track
+    if name == "show":
+        from volviz.serve.notebook import show
+
+        return show
     msg = f"module 'volviz' has no attribute {name!r}"
     raise AttributeError(msg)
