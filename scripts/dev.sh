@@ -25,6 +25,8 @@ need=""
 [ -x /usr/bin/Xvfb ] || need+=" xvfb"
 [ -x /usr/bin/xdotool ] || need+=" xdotool"
 [ -x /usr/bin/xwd ] || need+=" x11-apps"
+# ParaView 5.11's pvpython reads the exports back with its own readers (under xvfb-run).
+[ -x /usr/bin/pvpython ] || need+=" paraview"
 if [ "$job" = test ] && [ -n "$need" ]; then
   echo "installing Debian packages for the tests:$need"
   sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"
