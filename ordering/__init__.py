@@ -19,7 +19,7 @@ name            class                   what
 "olo"           OptimalLeafOrdering     hierarchical clustering + optimal leaf ordering
 "spectral"      SpectralOrdering        Fiedler vector of a similarity graph
 "tsp"           TSPOrdering             greedy edges + 2-opt/or-opt + kicks (shortest path)
-"best"          BestOrdering            shortest of several local-search starts, polished
+"best"          BestOrdering            LK-style iterated local search (shortest path)
 ==============  ======================  =================================================
 
 All take ``metric`` ("euclidean", "correlation", "cosine") and ``normalize`` (None, "zscore",
