@@ -77,6 +77,7 @@ class App:
         self.plotter: Any = None
         self.view: Any = None
         self._title = title
+        self.follow_requested = session.follow
         self._init_state()
         self.plotter = self._new_plotter()
         self._build_ui()
@@ -109,6 +110,9 @@ class App:
             st.ordering = s.choices.ordering = ""
         c, h, w = s.store.activations(s.choices.layer).shape[1:]
         st.n_channels, st.n_rows, st.n_cols = int(c), int(h), int(w)
+        for key, n in (("channel", c), ("row", h), ("column", w)):  # planes stay inside
+            st[key] = min(int(st[key] or 0), int(n) - 1)
+            setattr(s.choices, key, st[key])
 
     def _status(self) -> str:
         s, c = self.session, self.session.choices
@@ -130,11 +134,14 @@ class App:
     def _on_rebuild(self, **changes: Any) -> None:
         s = self.session
         layer_changed = changes.get("layer") != s.choices.layer
-        choices = {k: changes[k] for k in REBUILD if k in changes}
+        choices = {k: changes.get(k, getattr(s.choices, k)) for k in REBUILD}
         for key in ("channel", "row", "column", "image", "compare_image", "step"):
             choices[key] = int(choices[key])
         choices["percentile"] = float(choices["percentile"])
         s.replace(**choices)
+        if s.time is not None and self.follow_requested:
+            # picking an older record stops following; the newest one resumes it
+            s.follow = s.choices.step >= s.time.n_steps - 1
         if layer_changed:
             self._sync_lists()
             s.choices.ordering = self.state.ordering

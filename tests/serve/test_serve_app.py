@@ -1,0 +1,113 @@
+"""The served app without a browser: every scene builds through the shared scene builder,
+sliders change the opacity in place, training runs step and follow new records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from volviz.serve.app import REBUILD, SCENES
+
+
+@pytest.fixture
+def app(serve_store: Path, needs_gl: None):  # type: ignore[no-untyped-def]
+    pytest.importorskip("trame")
+    from volviz.serve import make_app
+    from volviz.serve.session import Choices, Session
+    from volviz.store import Store
+
+    with Store(serve_store) as store:
+        session = Session(store, Choices(layer="conv1", normalize="minmax"), window_size=(160, 120))
+        made = make_app(session, name=f"test-{id(session)}")
+        yield made
+        made.plotter.close()
+
+
+def frame(app) -> np.ndarray:  # type: ignore[no-untyped-def]
+    from volviz.render.volume import screenshot_array
+
+    return screenshot_array(app.plotter).astype(float)
+
+
+def rebuild(app, **changes) -> None:  # type: ignore[no-untyped-def]
+    for key, value in changes.items():
+        app.state[key] = value
+    app._on_rebuild(**{k: app.state[k] for k in REBUILD})
+
+
+def test_every_scene_builds_and_draws(app) -> None:  # type: ignore[no-untyped-def]
+    seen = {}
+    for scene in SCENES:
+        rebuild(app, scene=scene)
+        assert app.state.error == "", (scene, app.state.error)
+        seen[scene] = frame(app)
+        assert seen[scene].std() > 1.0, scene
+    assert np.abs(seen["volume"] - seen["slices"]).mean() > 1.0
+    rebuild(app, scene="stack")
+    assert "conv1" in app.state.status
+
+
+def test_threshold_changes_opacity_in_place(app) -> None:  # type: ignore[no-untyped-def]
+    plotter = app.plotter
+    before = frame(app)
+    app._on_opacity(threshold=0.99, opacity=1.0)
+    assert app.plotter is plotter  # no rebuild
+    assert np.abs(frame(app) - before).max() > 8
+
+
+def test_bad_choice_shows_on_the_page(app) -> None:  # type: ignore[no-untyped-def]
+    rebuild(app, layer="conv2", ordering="perm")  # conv2 has no ordering 'perm'
+    assert app.state.error == "" and app.state.ordering == ""
+    assert app.state.status.startswith("conv2, image 0 (a), 8x6x10")
+
+
+@pytest.fixture(scope="module")
+def tracked(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A training run of 3 records whose first conv's weights grow each record."""
+    import torch
+    from torch import nn
+
+    import volviz
+
+    path = tmp_path_factory.mktemp("serve-run") / "run.h5"
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU())
+    x = torch.rand(2, 1, 6, 8, generator=torch.Generator().manual_seed(0))
+    with volviz.track(model, path, probe=x, layers=["0"]) as tracker:
+        for t in range(3):
+            with torch.no_grad():
+                model[0].weight.mul_(1.0 + t)
+            model(x).sum().backward()
+            tracker.record(t, epoch=t, loss=1.0)
+            model.zero_grad()
+    return path
+
+
+def test_step_slider_shows_each_record(tracked: Path, needs_gl: None) -> None:
+    pytest.importorskip("trame")
+    from volviz.cli.view import time_source
+    from volviz.serve import make_app
+    from volviz.serve.session import Choices, Session
+    from volviz.store import Store
+
+    with Store(tracked) as store:
+        session = Session(store, Choices(layer="0"), window_size=(160, 120))
+        session.time = time_source(store, follow=False)
+        app = make_app(session, name="test-steps")
+        try:
+            assert app.state.has_time and app.state.n_steps == 3
+            assert session.choices.step == 2  # starts at the newest record
+            newest = session.panel.volume.copy()  # type: ignore[union-attr]
+            rebuild(app, step=0)
+            assert session.choices.step == 0
+            with Store(tracked) as again:
+                from volviz.store.timeline import Timeline
+
+                first = Timeline(again).volume("0", 0, 0)
+            np.testing.assert_array_equal(session.panel.volume, first)  # type: ignore[union-attr]
+            assert not np.array_equal(first, newest)
+            assert app.poll() is None and not session.poll()  # no new records
+        finally:
+            app.plotter.close()
