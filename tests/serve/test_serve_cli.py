@@ -65,3 +65,16 @@ def test_session_picks_through_the_ordering(serve_store: Path, needs_gl: None) -
         tops = session.top_images(c)
         assert (tops[0]["name"], tops[0]["row"], tops[0]["column"]) == ("a", r, col)
         assert tops[0]["value"] == 7.5
+
+
+def test_missing_trame_names_the_extra(serve_store: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "trame_vtk" else real(name, *a),
+    )
+    line = error_line(run_cli("serve", serve_store, ok=False))
+    assert "pip install volviz[serve]" in line and "trame_vtk" in line

@@ -264,7 +264,7 @@ class App:
             min=0,
             max=1,
             step=0.01,
-            v_if="scene == 'volume'",
+            v_if="scene == 'volume' || scene == 'stack'",
             id="threshold",
             **slider,
         )
@@ -274,7 +274,7 @@ class App:
             min=0,
             max=3,
             step=0.05,
-            v_if="scene == 'volume'",
+            v_if="scene == 'volume' || scene == 'stack'",
             **slider,
         )
         v3.VSlider(
