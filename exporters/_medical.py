@@ -114,10 +114,10 @@ def check_nifti_shape(data: np.ndarray, *, param: str) -> None:
     """NIfTI-1 holds at most 32767 voxels per axis."""
     if max(data.shape) > _NIFTI_MAX_DIM:
         msg = (
-            f"{param} of shape {tuple(data.shape)} is too large for NIfTI-1, which allows "
+            f"of shape {tuple(data.shape)} is too large for NIfTI-1, which allows "
             f"at most {_NIFTI_MAX_DIM} per axis"
         )
-        raise ExportError(msg)
+        raise ExportError(msg, param=param)
 
 
 def write_nifti(

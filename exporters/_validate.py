@@ -57,23 +57,21 @@ def check_array(
     arr = np.asarray(value)
     if arr.ndim not in ndims:
         want = " or ".join(f"{n}-D" for n in ndims)
-        msg = f"{param} must be a {want} array {layout}, got shape {_shape_text(arr)}"
-        raise ExportError(msg)
+        msg = f"must be a {want} array {layout}, got shape {_shape_text(arr)}"
+        raise ExportError(msg, param=param)
     if arr.size == 0:
-        msg = f"{param} is empty, got shape {_shape_text(arr)}"
-        raise ExportError(msg)
+        raise ExportError(f"is empty, got shape {_shape_text(arr)}", param=param)
     if arr.dtype.kind not in "fiu":
-        msg = f"{param} must be a real numeric array, got dtype {arr.dtype}"
-        raise ExportError(msg)
+        raise ExportError(f"must be a real numeric array, got dtype {arr.dtype}", param=param)
     if dtypes is not None and arr.dtype not in dtypes:
         names = ", ".join(sorted(str(d) for d in dtypes))
-        msg = f"{param} has dtype {arr.dtype}, which this format cannot store; use one of {names}"
-        raise ExportError(msg)
+        msg = f"has dtype {arr.dtype}, which this format cannot store; use one of {names}"
+        raise ExportError(msg, param=param)
     if finite and arr.dtype.kind == "f":
         bad = int(np.count_nonzero(~np.isfinite(arr)))
         if bad:
-            msg = f"{param} contains {bad} non-finite values (NaN or inf) out of {arr.size}"
-            raise ExportError(msg)
+            msg = f"contains {bad} non-finite values (NaN or inf) out of {arr.size}"
+            raise ExportError(msg, param=param)
     return np.ascontiguousarray(arr)
 
 
@@ -82,14 +80,13 @@ def check_triple(value: Any, *, param: str, positive: bool) -> tuple[float, floa
     try:
         trip = tuple(float(v) for v in value)
     except (TypeError, ValueError):
-        msg = f"{param} must be 3 numbers in (C, H, W) order, got {value!r}"
-        raise ExportError(msg) from None
+        msg = "must be 3 numbers in (C, H, W) order"
+        raise ExportError(msg, param=param, value=value) from None
     if len(trip) != 3 or not all(np.isfinite(trip)):
-        msg = f"{param} must be 3 finite numbers in (C, H, W) order, got {value!r}"
-        raise ExportError(msg)
+        msg = "must be 3 finite numbers in (C, H, W) order"
+        raise ExportError(msg, param=param, value=value)
     if positive and min(trip) <= 0:
-        msg = f"{param} must be positive, got {value!r}"
-        raise ExportError(msg)
+        raise ExportError("must be positive", param=param, value=value)
     return (trip[0], trip[1], trip[2])
 
 

@@ -73,8 +73,7 @@ class _ErrorCatcher:
     def raise_if_any(self, path: Path) -> None:
         if self.messages:
             first = self.messages[0].strip().splitlines()[-1]
-            msg = f"path={str(path)!r} could not be written by VTK: {first}"
-            raise ExportError(msg)
+            raise ExportError(f"could not be written by VTK: {first}", param="path", value=path)
 
 
 def write_vti(
@@ -99,8 +98,8 @@ def write_vti(
     ok = writer.Write()
     errors.raise_if_any(path)
     if ok != 1:
-        msg = f"path={str(path)!r} could not be written by vtkXMLImageDataWriter"
-        raise ExportError(msg)
+        msg = "could not be written by vtkXMLImageDataWriter"
+        raise ExportError(msg, param="path", value=path)
 
 
 def read_vti(path: Path) -> tuple[np.ndarray, dict[str, object]]:
@@ -147,8 +146,8 @@ def write_mhd(
     writer.Write()
     errors.raise_if_any(mhd_path)
     if not raw_path.is_file() or raw_path.stat().st_size != volume.nbytes:
-        msg = f"path={str(mhd_path)!r}: vtkMetaImageWriter wrote an incomplete raw file"
-        raise ExportError(msg)
+        msg = ": vtkMetaImageWriter wrote an incomplete raw file"
+        raise ExportError(msg, param="path", value=mhd_path)
     if metadata:
         header = mhd_path.read_text(encoding="ascii")
         extra = "".join(f"{k} = {v}\n" for k, v in metadata.items())

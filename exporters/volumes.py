@@ -183,8 +183,8 @@ def write_volume(
     if kind not in _EXACT:
         return _write_quantized(kind, path, volume, spc, org, overwrite, options)
     if options:
-        msg = f"fmt={kind!r} takes no option {sorted(options)[0]!r}"
-        raise ExportError(msg)
+        msg = f"takes no option {sorted(options)[0]!r}"
+        raise ExportError(msg, param="fmt", value=kind)
     ndims = (3, 4) if kind in _FOUR_D else (3,)
     layout = "(C, H, W) or (N, C, H, W)" if kind in _FOUR_D else "(C, H, W)"
     dtypes = _NPY_DTYPES if kind == "npy" else STORABLE_DTYPES
@@ -230,8 +230,8 @@ def _write_quantized(
     }[kind]
     unknown = sorted(set(options) - allowed)
     if unknown:
-        msg = f"fmt={kind!r} takes no option {unknown[0]!r}; it takes {', '.join(sorted(allowed))}"
-        raise ExportError(msg)
+        msg = f"takes no option {unknown[0]!r}; it takes {', '.join(sorted(allowed))}"
+        raise ExportError(msg, param="fmt", value=kind)
     if kind == "legacy-vox":
         return write_legacy_vox(path, volume, spacing=spacing, overwrite=overwrite, **options)
     if kind == "magicavoxel":
@@ -259,8 +259,8 @@ def read_volume(path: str | os.PathLike[str], *, fmt: Format | None = None) -> V
     kind = format_from_path(path, fmt)
     src = Path(path)
     if kind in ("magicavoxel", "binvox"):
-        msg = f"fmt={kind!r} is quantized occupancy; read_volume reads exact formats only"
-        raise ExportError(msg)
+        msg = "is quantized occupancy; read_volume reads exact formats only"
+        raise ExportError(msg, param="fmt", value=kind)
     if not src.is_file():
         raise ExportError("does not exist", param="path", value=path)
     if kind == "legacy-vox":

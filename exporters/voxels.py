@@ -49,8 +49,7 @@ def _check_threshold(threshold: Any) -> float:
     except (TypeError, ValueError):
         value = math.nan
     if not 0.0 <= value < 1.0:
-        msg = f"threshold must be a number in [0, 1), got {threshold!r}"
-        raise ExportError(msg)
+        raise ExportError("must be a number in [0, 1)", param="threshold", value=threshold)
     return value
 
 
@@ -62,8 +61,7 @@ def magicavoxel_palette(cmap: str = "viridis") -> np.ndarray:
     try:
         colormap = colormaps[cmap]
     except KeyError:
-        msg = f"cmap={cmap!r} is not a matplotlib colormap"
-        raise ExportError(msg) from None
+        raise ExportError("is not a matplotlib colormap", param="cmap", value=cmap) from None
     palette = np.zeros((256, 4), dtype=np.uint8)
     rgba = colormap(np.linspace(0.0, 1.0, 255))
     palette[:255] = np.rint(np.asarray(rgba) * 255.0).astype(np.uint8)
@@ -125,18 +123,18 @@ def write_magicavoxel(
     thr = _check_threshold(threshold)
     palette = magicavoxel_palette(cmap)
     if oversize not in ("error", "downsample"):
-        msg = f"oversize must be 'error' or 'downsample', got {oversize!r}"
-        raise ExportError(msg)
+        msg = "must be 'error' or 'downsample'"
+        raise ExportError(msg, param="oversize", value=oversize)
     dest = check_destination(path, param="path", overwrite=overwrite)
     lo = float(vol.min()) if vmin is None else vmin
     hi = float(vol.max()) if vmax is None else vmax
     if max(vol.shape) > MAGICAVOXEL_MAX:
         if oversize == "error":
             msg = (
-                f"volume of shape {vol.shape} is too large for MagicaVoxel (at most "
-                f"{MAGICAVOXEL_MAX} per axis); pass oversize='downsample' to max-pool it"
+                f"of shape {vol.shape} is too large for MagicaVoxel (at most "
+                f"{MAGICAVOXEL_MAX} per axis); pass {{oversize}} to max-pool it"
             )
-            raise ExportError(msg)
+            raise ExportError(msg, param="volume", refs={"oversize": "downsample"})
         vol = _maxpool(vol, tuple(-(-n // MAGICAVOXEL_MAX) for n in vol.shape))
     norm = minmax01(vol, lo, hi)
     cc, hh, ww = np.nonzero(norm > thr)
@@ -212,8 +210,8 @@ def write_binvox(
     spc = check_triple(spacing, param="spacing", positive=True)
     org = check_triple(origin, param="origin", positive=False)
     if len(set(spc)) != 1:
-        msg = f"spacing must be isotropic for binvox (one scale), got {spacing!r}"
-        raise ExportError(msg)
+        msg = "must be isotropic for binvox (one scale)"
+        raise ExportError(msg, param="spacing", value=spacing)
     dest = check_destination(path, param="path", overwrite=overwrite)
     occupied = (minmax01(vol, vmin, vmax) > thr).astype(np.uint8)
     storage = occupied.transpose(2, 0, 1)  # (x, z, y) = (W, C, H): y fastest

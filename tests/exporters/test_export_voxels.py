@@ -122,14 +122,14 @@ def test_binvox_reproduces_cnn_vis_binary_gradient(tmp_path, reference):
 
 
 def test_binvox_needs_isotropic_spacing(tmp_path, volume):
-    with pytest.raises(ExportError, match=r"spacing must be isotropic for binvox"):
+    with pytest.raises(ExportError, match=r"spacing=.* must be isotropic for binvox"):
         write_binvox(tmp_path / "v.binvox", volume, spacing=(1, 2, 1))
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("threshold", [-0.1, 1.0, "high", None])
 def test_threshold_range(tmp_path, volume, threshold):
-    with pytest.raises(ExportError, match=r"threshold must be a number in \[0, 1\)"):
+    with pytest.raises(ExportError, match=r"threshold=.* must be a number in \[0, 1\)"):
         write_binvox(tmp_path / "v.binvox", volume, threshold=threshold)
 
 

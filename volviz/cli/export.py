@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import click
 
+from volviz.cli.errors import api_names
 from volviz.cli.options import force_option, info_line
 
 FORMAT_NAMES = ["vti", "nrrd", "nifti", "mhd", "npy", "legacy-vox", "magicavoxel", "binvox"]
 
 
+@api_names(volume="layer")  # the exporters' ``volume`` is the layer's data
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("-o", "--out", type=click.Path(dir_okay=False), help="Voxel file to write.")
 @click.option("--layer", help="Layer key (see `volviz info`).")
 @click.option("--image", "images", multiple=True, help="Image index or name (repeatable).")
-@click.option("--all-images", is_flag=True, help="Every image as 4D (nrrd, nifti, npy).")
+@click.option("--all-images", is_flag=True, help="Every image as 4D (nifti, npy; see --xdmf).")
 @click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), help="Default: from suffix.")
 @click.option("--ordering", default=None, help="Apply a stored ordering (see `volviz order`).")
 @click.option(
@@ -91,12 +93,7 @@ def export(
         return
     if not out or not layer:
         raise click.UsageError("--out and --layer are required (or --xdmf)")
-    kind = exporters.format_from_path(out, fmt)
-    if all_images and kind == "nrrd":
-        raise click.UsageError(
-            "--all-images with nrrd: ParaView reads only the first image of a 4-D NRRD; "
-            "use --xdmf (every image as a time step) or --format nifti/npy"
-        )
+    _check_combination(exporters.format_from_path(out, fmt), all_images, dtype)
     if dtype == "uint8" and normalize == "none":
         normalize = "minmax"
     given = (("threshold", threshold), ("cmap", cmap), ("oversize", oversize))
@@ -149,3 +146,21 @@ def _export_xdmf(
     sidecar, views = exporters.write_xdmf(xdmf, file, entries, overwrite=force)
     info_line(ctx, f"wrote {sidecar} ({len(entries)} layers; open it in ParaView or VisIt)")
     info_line(ctx, f"wrote {views} (views into {file}; keep it beside the sidecar)")
+
+
+def _check_combination(kind: str, all_images: bool, dtype: str) -> None:
+    """Refuse option pairs the format cannot honour, in option words."""
+    if all_images and kind == "nrrd":
+        raise click.UsageError(
+            "--all-images with nrrd: ParaView reads only the first image of a 4-D NRRD; "
+            "use --xdmf (every image as a time step) or --format nifti/npy"
+        )
+    if all_images and kind not in ("nifti", "npy"):
+        raise click.UsageError(
+            f"--all-images: {kind} holds one (C, H, W) volume; use --image for one image, "
+            "nifti or npy for all of them, or --xdmf (every image as a time step)"
+        )
+    if dtype == "float16" and kind != "npy":
+        raise click.UsageError(
+            f"--dtype float16: only npy stores float16, not {kind}; use --dtype float32 or uint8"
+        )
