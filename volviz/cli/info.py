@@ -16,6 +16,7 @@ def info(file: str) -> None:
     from rich.table import Table
 
     from volviz.store import Store
+    from volviz.store.validate import run_summary
 
     with Store(file) as store:
         prov = store.provenance
@@ -32,6 +33,8 @@ def info(file: str) -> None:
             kind = str(store.layer_group(layer).attrs.get("module_type", ""))
             table.add_row(layer, kind, str(ds.shape), str(ds.dtype), str(ds.chunks))
         out.print(table)
+        if summary := run_summary(store):
+            out.print(summary[:1].upper() + summary[1:])
         print_predictions(store)
 
 

@@ -36,6 +36,7 @@ class Store:
             raise StoreError(msg)
         self.file, self.writing = open_read_only(self.path, swmr=swmr)
         self.swmr = swmr or self.writing
+        self._handles: dict[str, h5py.Dataset] = {}
         try:
             self.version = check(self.file, "volviz-store")
             check(self.file["inputs"], "inputs")
@@ -63,7 +64,18 @@ class Store:
         self.close()
 
     def close(self) -> None:
+        self._handles.clear()
         self.file.close()
+
+    def dataset(self, name: str) -> h5py.Dataset:
+        """The one open handle of dataset ``name`` (a path in the file) for this store.
+
+        Datasets a live run appends to are read through these: in SWMR mode, refreshing one
+        of two open handles of the same dataset leaves reads through them stale (HDF5 2.0).
+        """
+        if name not in self._handles:
+            self._handles[name] = self.file[name]
+        return self._handles[name]
 
     @property
     def layers(self) -> list[str]:
@@ -88,6 +100,28 @@ class Store:
     def provenance(self) -> dict[str, Any]:
         """Root attributes (model, weights, preprocessing, versions, ...), JSON decoded."""
         return read_attrs(self.file)
+
+    def model_spec(self) -> dict[str, Any]:
+        """Arguments of ``load_model`` that build the model which wrote this store again:
+        ``name``, ``weights`` (``None``: that model's default) and ``seed``.
+
+        Stores record the weights argument (``weights_option``); for stores written before,
+        it is read back from the weights label. Tensor inputs and imported arrays have no
+        model to rebuild: :class:`StoreError`.
+        """
+        prov = self.provenance
+        sources = {r["source"] for r in self.inputs}
+        if prov.get("model") in (None, "imported") or "tensor" in sources:
+            msg = "holds tensors or imported arrays, not images a named model saw"
+            raise StoreError(msg, param="store", value=self.path)
+        if "weights_option" in prov:
+            weights = str(prov["weights_option"]) or None
+        else:
+            label = str(prov.get("weights", ""))
+            named = label.rsplit(".", 1)[-1] if "_Weights." in label else label
+            weights = None if label.startswith("imagenet (embedded") or not label else named
+        seed = int(prov.get("seed", 0))
+        return {"name": str(prov["model"]), "weights": weights, "seed": max(seed, 0)}
 
     def layer_group(self, layer: str) -> h5py.Group:
         group = self.file["layers"]
@@ -130,13 +164,14 @@ class Store:
         """
         group = self.layer_group(layer)
         if self.swmr and "timeline_activations" in group:
-            values = self._newest_record(group["timeline_activations"], self.image_index(image))
+            series = self.dataset(f"{group.name}/timeline_activations")
+            values = self._newest_record(series, self.image_index(image))
         else:
             values = self.activations(layer)[self.image_index(image)]
         return np.ascontiguousarray(values, dtype=np.float32)
 
     def _newest_record(self, series: h5py.Dataset, image: int) -> np.ndarray:
-        step = self.file["timeline/step"]
+        step = self.dataset("/timeline/step")
         step.refresh()  # the step column first: its length counts complete records
         series.refresh()
         n = min(step.shape[0], series.shape[0])

@@ -24,8 +24,8 @@ class Timeline:
         self.store = store
         self.group = store.file["timeline"]
         check(self.group, "timeline")
-        self._step = self.group["step"]
-        self._columns = {k: self.group[k] for k in self.group if k != "step"}
+        self._step = store.dataset("/timeline/step")
+        self._columns = {k: store.dataset(f"/timeline/{k}") for k in self.group if k != "step"}
         self._series: dict[tuple[str, str], h5py.Dataset] = {}
         self._n = int(self._step.shape[0])
         if store.swmr:
@@ -103,7 +103,7 @@ class Timeline:
             if name not in group:
                 msg = f"layer {layer!r} has no {name} series (not a conv layer, or not tracked)"
                 raise StoreError(msg)
-            ds = group[name]
+            ds = self.store.dataset(f"{group.name}/{name}")
             if self.store.swmr:  # opened after the step column was read: at least as new
                 ds.refresh()
             self._series[layer, name] = ds

@@ -14,6 +14,7 @@ from volviz.store.schema import ACTIVATION_AXES, check
 
 REQUIRED_ROOT_ATTRS = ("model", "created", "volviz_version")
 INPUT_COLUMNS = ("source", "name", "label", "sha256")
+TIME_SERIES = ("timeline_activations", "weight", "weight_grad")
 
 
 def validate(path: str | os.PathLike[str]) -> list[str]:
@@ -41,6 +42,65 @@ def validate(path: str | os.PathLike[str]) -> list[str]:
             problems += _guard(partial(_check_layer, store, layer, n))
         if "predictions" in store.file:
             problems += _guard(partial(_check_predictions, store.file["predictions"], n))
+        if "timeline" in store.file:
+            problems += _guard(partial(_check_timeline, store))
+    return problems
+
+
+def run_summary(store: Store) -> str | None:
+    """How many complete records a tracked run (``volviz.track``) holds; ``None`` if none.
+
+    A record is complete when its ``/timeline/step`` entry exists (written last); a writer
+    that died mid-record leaves longer series behind, which readers ignore.
+    """
+    if "timeline" not in store.file:
+        return None
+    steps = store.dataset("/timeline/step")
+    n = steps.shape[0]
+    line = f"training run with {n} complete record{'s' * (n != 1)}"
+    if n:
+        line += f" (steps {int(steps[0])}..{int(steps[n - 1])})"
+    if _series_lengths(store).get(n + 1):
+        line += ", and 1 incomplete record after them (ignored)"
+    if store.writing:
+        line += (
+            "; the file is still marked open for writing (its writer is live or died): "
+            "read in SWMR mode"
+        )
+    return line
+
+
+def _series_lengths(store: Store) -> dict[int, list[str]]:
+    """Datasets of the timeline and the layers' series, by their length in records."""
+    names = [f"/timeline/{k}" for k in store.file["timeline"]]
+    for layer in store.layers:
+        group = store.file["layers"][layer]
+        names += [group[k].name for k in TIME_SERIES if k in group]
+    lengths: dict[int, list[str]] = {}
+    for name in names:
+        lengths.setdefault(store.file[name].shape[0], []).append(name)
+    return lengths
+
+
+def _check_timeline(store: Store) -> list[str]:
+    """Every series holds each complete record (or one more, being written); read them all."""
+    line = store.file["timeline"]
+    check(line, "timeline")
+    n = line["step"].shape[0]
+    problems = [
+        f"{name} holds {length} records, but /timeline/step counts {n} complete ones"
+        for length, names in _series_lengths(store).items()
+        if length not in (n, n + 1)
+        for name in names
+    ]
+    for layer in store.layers:
+        group = store.file["layers"][layer]
+        for key in (k for k in TIME_SERIES if k in group):
+            try:
+                for t in range(min(n, group[key].shape[0])):
+                    group[key][t]
+            except OSError as exc:
+                problems.append(f"{group[key].name} record {t} cannot be read ({exc})")
     return problems
 
 
