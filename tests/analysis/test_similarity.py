@@ -135,3 +135,33 @@ def test_cli_stores_prints_and_refuses_to_overwrite(tmp_path):
     assert bad.exit_code == 1 and "Error: --layer 'nope' is not in a.h5" in bad.output
     small = run(cli, ["similarity", str(a), "--batch-size", "2", "--force"])
     assert small.exit_code == 1 and "--batch-size 2 must be at least 4" in small.output
+
+
+def test_report_section_draws_every_stored_result(tmp_path):
+    from PIL import Image
+
+    from volviz.analysis.similarity import save_similarity
+    from volviz.report.similarity import similarity_section
+
+    path = _store(tmp_path / "s.h5", LAYERS)
+    with Store(path) as store:
+        assert similarity_section(store, tmp_path) == ""
+        result = layer_similarity(store, batch_size=4)
+    save_similarity(path, result, force=False)
+    probe = torch.randn(6, 1, 5, 4)
+    model = nn.Sequential(nn.Conv2d(1, 3, 2), nn.ReLU(), nn.Conv2d(3, 2, 2))
+    with volviz.track(model, tmp_path / "t.h5", probe=probe) as tracker:
+        for step in range(4):
+            with torch.no_grad():
+                model[0].weight.add_(0.3 * torch.randn(3, 1, 2, 2))
+            tracker.record(step)
+    with Store(tmp_path / "t.h5") as store:
+        result = training_similarity(store)
+    save_similarity(tmp_path / "t.h5", result, force=False)
+    for file, png in ((path, "similarity_layers-linear.png"), (tmp_path / "t.h5", None)):
+        with Store(file) as store:
+            page = similarity_section(store, tmp_path)
+        png = png or "similarity_training-linear.png"
+        assert f"src='{png}'" in page and "Layer similarity (CKA)" in page
+        pixels = np.asarray(Image.open(tmp_path / png).convert("L"), dtype=float)
+        assert pixels.std() > 10

@@ -74,7 +74,7 @@ def test_missing_shard_and_mismatched_shards_are_refused(tmp_path):
         merge_shards([tmp_path / "s0.h5", tmp_path / "other.h5"], tmp_path / "x.h5")
     with pytest.raises(StoreError, match="SHARDS is empty"):
         merge_shards([], tmp_path / "x.h5")
-    with pytest.raises(StoreError, match="exists; pass --force"):
+    with pytest.raises(StoreError, match="exists; pass force=True"):
         merge_shards([tmp_path / "s0.h5"], out)
     (tmp_path / "s1.h5").unlink()
     with pytest.raises(StoreError, match="shard 's1.h5' of m.h5 is missing"):

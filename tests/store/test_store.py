@@ -79,7 +79,7 @@ def test_failed_write_leaves_no_file_and_existing_needs_force(tmp_path, arrays):
         raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []
     write(path, arrays)
-    with pytest.raises(StoreError, match="exists; pass --force"):
+    with pytest.raises(StoreError, match="exists; pass force=True"):
         StoreWriter(path)
     write(path, {"c": arrays["a.conv"]}, force=True)
     with Store(path) as store:

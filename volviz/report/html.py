@@ -65,6 +65,7 @@ def build_report(
     """
     from volviz.analysis.stats import prefer_post
     from volviz.report import results
+    from volviz.report.similarity import similarity_section
     from volviz.report.timeline import time_section
     from volviz.store import Store
 
@@ -98,6 +99,7 @@ def build_report(
                     results.importance_section(store),
                     results.comparisons_section(store),
                     results.attributions_section(store, tmp),
+                    similarity_section(store, tmp),  # CKA (volviz similarity)
                 )
             )
             page = _page(store, index, sections, time_section(store, chosen, tmp), extras)
