@@ -71,11 +71,12 @@ class Spot(nn.Module):
 def test_occlusion_finds_the_region_the_model_looks_at():
     x = torch.zeros(1, 3, 16, 20)
     x[:, :, 8:12, 4:8] = 1.0
-    single = occlusion(Spot(), x, Target((0,)), window=4, stride=2, batch_size=1)
-    batched = occlusion(Spot(), x, Target((0,)), window=4, stride=2, batch_size=7)
+    prob = Target((0,), "probability")
+    single = occlusion(Spot(), x, prob, window=4, stride=2, batch_size=1)
+    batched = occlusion(Spot(), x, prob, window=4, stride=2, batch_size=7)
     np.testing.assert_allclose(single["maps"], batched["maps"], atol=1e-6)
     base = 1 / (1 + np.exp(-8.0))
-    assert single["base_prob"][0] == pytest.approx(base, rel=1e-5)
+    assert single["base_score"][0] == pytest.approx(base, rel=1e-5)
     m = single["maps"][0]
     assert m[8:12, 4:8].min() > 0.1
     outside = np.ones_like(m, dtype=bool)
@@ -84,6 +85,27 @@ def test_occlusion_finds_the_region_the_model_looks_at():
     # The window exactly on the spot drops the probability to 1/2; pixels average windows.
     assert 0.1 < m.max() <= base - 0.5 + 1e-6
     assert single["clipped"].shape == m[None].shape
+
+
+def test_occlusion_measures_the_score_asked_for():
+    """The logit of class 0 is 8 x the spot's mean: a 4x4 window on the spot drops it by 8,
+    one covering a quarter of it by 2; each pixel averages the windows covering it."""
+    x = torch.zeros(1, 3, 16, 20)
+    x[:, :, 8:12, 4:8] = 1.0
+    logit = occlusion(Spot(), x, Target((0,), "logit"), window=4, stride=4)
+    assert logit["base_score"][0] == pytest.approx(8.0)
+    # stride = window: windows tile the image, each pixel is covered once.
+    np.testing.assert_allclose(logit["maps"][0][8:12, 4:8], 8.0, rtol=1e-6)
+    assert logit["maps"][0].sum() == pytest.approx(8.0 * 16, rel=1e-6)
+    log_p = occlusion(Spot(), x, Target((0,), "log_softmax"), window=4, stride=4)
+    want = np.log(1 / (1 + np.exp(-8.0))) - np.log(0.5)  # log p before minus after
+    np.testing.assert_allclose(log_p["maps"][0][8:12, 4:8], want, rtol=1e-5)
+
+
+def test_occlusion_refuses_a_stride_that_skips_pixels():
+    x = torch.zeros(1, 3, 16, 20)
+    with pytest.raises(ValueError, match=r"^stride=5 is larger than window=4: pixels between"):
+        occlusion(Spot(), x, Target((0,), "logit"), window=4, stride=5)
 
 
 def test_window_positions_cover_the_edges():
@@ -129,11 +151,11 @@ def test_smoothgrad_is_seeded(tiny, tiny_input):
 
 def test_attribution_parameters_are_checked(tiny, tiny_input):
     target = Target((0,), "logit")
-    with pytest.raises(AttributionError, match="--window 9 must be in"):
+    with pytest.raises(AttributionError, match=r"^window=9 must be in"):
         occlusion(tiny, tiny_input, target, window=9)
-    with pytest.raises(AttributionError, match="--channels 'median'"):
+    with pytest.raises(AttributionError, match=r"^channels='median' is not one of"):
         saliency(tiny, tiny_input, target, channels="median")
-    with pytest.raises(AttributionError, match="--samples -1"):
+    with pytest.raises(AttributionError, match=r"^samples=-1 must be"):
         saliency(tiny, tiny_input, target, samples=-1)
 
 
@@ -179,9 +201,9 @@ def test_maximization_from_an_image_is_seeded_and_reports_the_change():
 
 def test_maximization_errors_leave_no_hooks():
     model = Small()
-    with pytest.raises(AttributionError, match="--channel 9 is out of range"):
+    with pytest.raises(AttributionError, match=r"^channel=9 is out of range"):
         maximize(model, layer="conv1", channel=9, shape=(3, 8, 8))
-    with pytest.raises(AttributionError, match="--steps 0"):
+    with pytest.raises(AttributionError, match=r"^steps=0 is out of range"):
         maximize(model, layer="conv1", channel=0, params=AscentParams(steps=0))
     with pytest.raises(AttributionError, match="either --layer"):
         maximize(model)
@@ -194,3 +216,27 @@ def test_gaussian_blur_keeps_constants_and_mass():
     spike = torch.zeros(1, 1, 15, 15)
     spike[0, 0, 7, 7] = 1
     assert float(gaussian_blur(spike, 1.0).sum()) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_methods_are_parameter_objects_with_one_run_each(tiny, tiny_input):
+    """The Python API of `volviz attribute`: the same numbers as the functions it wraps."""
+    from volviz.capture.methods import GradCam, Occlusion, attribute
+    from volviz.capture.models import LoadedModel, Preprocess
+
+    pre = Preprocess(4, 4, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), "none")
+    loaded = LoadedModel("tiny", tiny, pre, ["a", "b", "c"], "hand-set", None, None)
+    target = Target((0,), "logit")
+    cam = attribute(loaded, tiny_input, target, GradCam())  # None: the last conv
+    want = gradcam(tiny, tiny_input, "conv2", target)
+    np.testing.assert_array_equal(cam.arrays["maps"][0], want["maps"])
+    assert (cam.name, cam.params["layer"], cam.arrays["maps"][1]) == (
+        "gradcam-conv2-0",
+        "conv2",
+        ["sample", "y", "x"],
+    )
+    occ = attribute(loaded, tiny_input, target, Occlusion(window=2, stride=1))
+    direct = occlusion(tiny, tiny_input, target, window=2, stride=1)
+    np.testing.assert_array_equal(occ.arrays["maps"][0], direct["maps"])
+    assert occ.params["value"] == "logit drop" and occ.params["stride"] == 1
+    with pytest.raises(LayerNotFoundError, match=r"^layer='nope' matches no layer of TinyCNN"):
+        attribute(loaded, tiny_input, target, GradCam("nope"))

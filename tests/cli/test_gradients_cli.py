@@ -180,8 +180,17 @@ def test_attribute_gradcam_then_occlusion_into_the_same_store(tmp_path):
     with h5py.File(store) as f:
         assert attribution_runs(f) == ["gradcam-_conv_head-pred", "occlusion-pred"]
         occ = read_attribution(f, "occlusion-pred")
-    assert occ["maps"].shape == (1, 224, 224) and 0 < occ["base_prob"][0] <= 1
+    assert occ["maps"].shape == (1, 224, 224) and 0 < occ["base_score"][0] <= 1
     assert occ["attrs"]["params"]["window"] == 112
+    assert occ["attrs"]["score"] == "probability"  # occlusion's default: probability drops
+    assert occ["attrs"]["params"]["value"] == "probability drop"
+    # The same run again is refused before any work, naming the run; --stride > --window too.
+    again = run("-q", "attribute", store, "--method", "occlusion", "--window", "112",
+                "--stride", "56", ok=False)  # fmt: skip
+    assert "already holds /attributions/occlusion-pred; pass --force" in one_error_line(again)
+    skip = run("-q", "attribute", store, "--method", "occlusion", "--window", "16",
+               "--stride", "32", "--name", "x", ok=False)  # fmt: skip
+    assert "--stride 32 is larger than --window 16" in one_error_line(skip)
     assert sorted(p.name for p in png.glob("*.png")) == [
         "gradcam-_conv_head-pred_chelsea.png",
         "occlusion-pred_chelsea.png",

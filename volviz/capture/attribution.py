@@ -18,8 +18,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from volviz.capture.hooks import eval_mode
+from volviz.capture.layers import unknown_layer
 from volviz.capture.targets import Target
-from volviz.errors import LayerNotFoundError, VolvizError
+from volviz.errors import VolvizError
 
 Progress = Callable[[int, int], None]
 CHANNEL_REDUCTIONS = ("max", "mean")
@@ -46,8 +47,7 @@ def class_indices(targets: list[Target]) -> np.ndarray:
 def _check(name: str, value: float, low: float, high: float = float("inf")) -> None:
     if not low <= value <= high:
         bound = f">= {low}" if high == float("inf") else f"in [{low}, {high}]"
-        msg = f"--{name.replace('_', '-')} {value!r} must be {bound}"
-        raise AttributionError(msg)
+        raise AttributionError(f"must be {bound}", param=name, value=value)
 
 
 # --- saliency ---------------------------------------------------------------------------
@@ -88,8 +88,8 @@ def saliency(
         ``class_index`` (N,).
     """
     if channels not in CHANNEL_REDUCTIONS:
-        msg = f"--channels {channels!r} is not one of {', '.join(CHANNEL_REDUCTIONS)}"
-        raise AttributionError(msg)
+        msg = f"is not one of {', '.join(CHANNEL_REDUCTIONS)}"
+        raise AttributionError(msg, param="channels", value=channels)
     _check("samples", samples, 0)
     _check("noise", noise, 0.0)
     _check("batch_size", batch_size, 1)
@@ -144,12 +144,7 @@ def tap_output(model: nn.Module, layer: str) -> Iterator[dict[str, torch.Tensor]
     name, _, call = layer.partition("@")
     modules = dict(model.named_modules())
     if not name or name not in modules:
-        import difflib
-
-        close = difflib.get_close_matches(name, [n for n in modules if n], n=5, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        msg = f"--layer {layer!r} is not a layer of {type(model).__name__}{hint}"
-        raise LayerNotFoundError(msg)
+        raise unknown_layer(model, layer, param="layer")
     want = int(call or 0)
     kept: dict[str, torch.Tensor] = {}
     seen = [0]
@@ -192,8 +187,8 @@ def gradcam(
             with tap_output(model, layer) as kept:
                 out = model(part)
             if "output" not in kept or kept["output"].ndim != 4:
-                msg = f"--layer {layer!r} gives no (N, C, h, w) output for Grad-CAM"
-                raise AttributionError(msg)
+                msg = "gives no (N, C, h, w) output for Grad-CAM"
+                raise AttributionError(msg, param="layer", value=layer)
             scores = torch.stack(
                 [t(out[i : i + 1])[0] for i, t in enumerate(targets[start : start + len(part)])]
             )
@@ -233,11 +228,14 @@ def occlusion(
     clip: float = 99.0,
     progress: Progress | None = None,
 ) -> dict[str, np.ndarray]:
-    """Occlusion sensitivity (Zeiler & Fergus): probability drop of the target per pixel.
+    """Occlusion sensitivity (Zeiler & Fergus): drop of the target's score per pixel.
 
     A ``window`` x ``window`` patch set to ``fill`` (in preprocessed units: 0 is the
     dataset's mean colour) slides with ``stride``; each pixel gets the mean drop of the
-    target's softmax probability (summed over a class set) over the windows covering it.
+    target's score (``target.score``: probability, log-probability or logit) over the windows
+    covering it. Windows start every ``stride`` pixels; where that leaves the edge uncovered,
+    one more window is placed flush with the edge (:func:`window_starts`). ``stride`` may not
+    exceed ``window``: pixels between windows would never be occluded and read as "no effect".
 
     Parameters
     ----------
@@ -250,10 +248,13 @@ def occlusion(
     Returns
     -------
     dict
-        ``maps`` (N, H, W), ``clipped`` (N, H, W), ``base_prob`` (N,), ``class_index`` (N,).
+        ``maps`` (N, H, W), ``clipped`` (N, H, W), ``base_score`` (N,), ``class_index`` (N,).
     """
     _check("window", window, 1, min(x.shape[2:]))
     _check("stride", stride, 1)
+    if stride > window:
+        msg = "is larger than {window}: pixels between windows would never be occluded"
+        raise AttributionError(msg, param="stride", value=stride, refs={"window": window})
     _check("batch_size", batch_size, 1)
     _check("clip", clip, 50.0, 100.0)
     targets = fixed_targets(model, x, target)
@@ -265,30 +266,25 @@ def occlusion(
     maps, base = [], []
     with eval_mode(model), torch.inference_mode():
         for n, (xi, ti) in enumerate(zip(x, targets, strict=True)):
-            p0 = float(_prob(model, xi[None], ti)[0])
+            s0 = float(ti(model(xi[None]))[0])
             drops = torch.empty(len(spots))
             for s in range(0, len(spots), batch_size):
                 chunk = spots[s : s + batch_size]
                 batch = xi.expand(len(chunk), *xi.shape).clone()
                 for j, (r, c) in enumerate(chunk):
                     batch[j, :, r : r + window, c : c + window] = fill
-                drops[s : s + len(chunk)] = p0 - _prob(model, batch, ti).cpu()
+                drops[s : s + len(chunk)] = s0 - ti(model(batch)).cpu()
                 if progress:
                     progress(n * len(spots) + s + len(chunk), total)
             maps.append(_spread(drops, spots, window, (h, w)))
-            base.append(p0)
+            base.append(s0)
     stacked = np.stack(maps).astype(np.float32)
     return {
         "maps": stacked,
         "clipped": np.stack([clip_percentile(m, clip) for m in stacked]),
-        "base_prob": np.asarray(base, dtype=np.float32),
+        "base_score": np.asarray(base, dtype=np.float32),
         "class_index": class_indices(targets),
     }
-
-
-def _prob(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
-    probe = Target(target.classes, "log_softmax", target.spec)
-    return probe(model(x)).exp()
 
 
 def _spread(

@@ -197,6 +197,7 @@ def provenance(loaded: LoadedModel, layers: Sequence[str], **extra: Any) -> dict
         "model": loaded.name,
         "weights": loaded.weights,
         "weights_sha256": loaded.weights_sha256 or "",
+        "weights_option": loaded.weights_option,
         "seed": -1 if loaded.seed is None else loaded.seed,
         "preprocess": loaded.preprocess.as_dict(),
         "captured_layers": list(layers),

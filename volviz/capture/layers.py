@@ -35,12 +35,18 @@ def resolve_layers(model: nn.Module, specs: Sequence[str]) -> list[str]:
         else:
             hits = []
         if not hits:
-            close = difflib.get_close_matches(spec, names, n=5, cutoff=0.5)
-            hint = f"; did you mean {', '.join(close)}?" if close else "; see `volviz layers MODEL`"
-            msg = f"matches no layer of {type(model).__name__}{hint}"
-            raise LayerNotFoundError(msg, param="layers", value=spec)
+            raise unknown_layer(model, spec, param="layers")
         chosen.update(hits)
     return [n for n in names if n in chosen]
+
+
+def unknown_layer(model: nn.Module, name: str, *, param: str) -> LayerNotFoundError:
+    """The error for a name that is no module of ``model``, listing close matches."""
+    names = [n for n, _ in model.named_modules() if n]
+    close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; see `volviz layers MODEL`"
+    msg = f"matches no layer of {type(model).__name__}{hint}"
+    return LayerNotFoundError(msg, param=param, value=name)
 
 
 @dataclass(frozen=True)

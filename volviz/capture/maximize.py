@@ -55,8 +55,7 @@ class AscentParams:
             ("blur_sigma", self.blur_sigma, 0.0),
         ):
             if value < low or (name == "step" and value == 0) or (name == "l2" and value >= 1):
-                msg = f"--{name.replace('_', '-')} {value!r} is out of range"
-                raise AttributionError(msg)
+                raise AttributionError("is out of range", param=name, value=value)
 
 
 def maximize(
@@ -135,14 +134,14 @@ def _objective(
         def logit(x: torch.Tensor) -> torch.Tensor:
             out = model(x)
             if index >= out.shape[1]:
-                msg = f"--target {index} is out of range: the model has {out.shape[1]} classes"
-                raise AttributionError(msg)
+                msg = f"is out of range: the model has {out.shape[1]} classes"
+                raise AttributionError(msg, param="class_index", value=index)
             return out[:, index].mean()
 
         return logit
     if channel is None or channel < 0:
-        msg = f"--channel {channel!r}: give the channel (>= 0) of --layer {layer!r} to maximize"
-        raise AttributionError(msg)
+        msg = ": give the channel (>= 0) of {layer} to maximize"
+        raise AttributionError(msg, param="channel", value=channel, refs={"layer": layer})
     return _channel_objective(model, str(layer), int(channel))
 
 
@@ -160,11 +159,10 @@ def _channel_objective(model: nn.Module, layer: str, channel: int) -> Objective:
                 handle.remove()
         act = kept.get("output")
         if act is None or act.ndim < 2:
-            msg = f"--layer {layer!r} gives no (N, C, ...) output"
-            raise AttributionError(msg)
+            raise AttributionError("gives no (N, C, ...) output", param="layer", value=layer)
         if channel >= act.shape[1]:
-            msg = f"--channel {channel} is out of range: {layer!r} has {act.shape[1]} channels"
-            raise AttributionError(msg)
+            msg = f"is out of range: {layer!r} has {act.shape[1]} channels"
+            raise AttributionError(msg, param="channel", value=channel)
         return act[:, channel].mean()
 
     return mean_activation

@@ -83,6 +83,9 @@ class LoadedModel:
     weights_sha256: str | None
     seed: int | None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    # The ``weights`` argument of :func:`load_model` ("" for its default): stores record it,
+    # so the model can be built again from a store (``Store.model_spec``).
+    weights_option: str = ""
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -154,6 +157,7 @@ def load_model(
         raise ModelError(msg)
     loaded.module.eval().to(dev)
     loaded.device = dev
+    loaded.weights_option = weights or ""
     return loaded
 
 

@@ -26,7 +26,7 @@ import torch
 
 from volviz.errors import VolvizError
 
-SCORES = ("log_softmax", "logit")
+SCORES = ("log_softmax", "logit", "probability")
 DEFAULT_SCORE = "log_softmax"
 PRED = "pred"
 
@@ -79,14 +79,17 @@ class Target:
         if self.classes is not None and max(self.classes) >= k:
             msg = f"--target {self.spec or self.classes!r}: the model has only {k} classes"
             raise TargetError(msg)
-        values = logits.log_softmax(dim=1) if self.score == "log_softmax" else logits
+        values = logits if self.score == "logit" else logits.log_softmax(dim=1)
         if self.classes is None:
             index = logits.detach().argmax(dim=1, keepdim=True)
-            return values.gather(1, index)[:, 0]
-        picked = values[:, list(self.classes)]
-        if self.score == "log_softmax":
-            return picked.logsumexp(dim=1)
-        return picked.mean(dim=1)
+            picked = values.gather(1, index)
+        else:
+            picked = values[:, list(self.classes)]
+        if self.score == "logit":
+            return picked.mean(dim=1)
+        # A class set's log-probability is that of "any of them": logsumexp of its members.
+        log_p = picked.logsumexp(dim=1)
+        return log_p.exp() if self.score == "probability" else log_p
 
     def describe(self, class_names: Sequence[str] = ()) -> str:
         """Short human-readable label: ``263 Pembroke (log_softmax)``."""

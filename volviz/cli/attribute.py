@@ -21,8 +21,7 @@ from volviz.cli.targets import (
 )
 
 if TYPE_CHECKING:
-    import numpy as np
-
+    from volviz.capture.methods import AttributionResult, Method
     from volviz.capture.models import LoadedModel
     from volviz.capture.runs import Batch
     from volviz.capture.targets import Target
@@ -147,22 +146,47 @@ def attribute(ctx: click.Context, inputs: tuple[str, ...], **kw: Any) -> None:
 
         volviz attribute --method maximize -l _conv_stem --channel 3 -o max.h5 --out max/
     """
+    from volviz.capture.methods import attribute as run_method
+
     specs, kw = _resolve_source(list(inputs), kw)
+    if kw["method"] == "occlusion" and kw["score"] is None:
+        kw["score"] = "probability"  # occlusion maps are drops of the class probability
     loaded = load(kw["model"], kw["weights"], kw["seed"], kw["device"])
     target = make_target(loaded, kw["target"], kw["score"])
-    if kw["method"] == "gradcam" and not kw["layer"]:
-        kw["layer"] = _last_conv(loaded)
-    name = kw["name"] or _default_name(kw, target)
+    method = _method(kw, loaded)
+    name = kw["name"] or method.name(target)
     batch = _inputs(specs, loaded, kw)
     stems = _png_stems(kw["method"], name, batch)
-    _precheck(kw, stems)
+    _precheck(kw, stems, name)
     with progress_bar(ctx, kw["method"]) as update:
-        arrays, classes, params = _compute(loaded, batch, target, kw, update)
-    path = _write(loaded, batch, arrays, classes, params, target, name, kw)
+        result = run_method(loaded, batch.x, target, method, progress=update)
+    path = _write(loaded, batch, result, target, name, kw)
     info_line(ctx, f"wrote {kw['out']}:{path}")
     if kw["out_dir"]:
-        files = _pictures(loaded, batch, arrays, stems, target, kw)
+        files = _pictures(loaded, batch, result, stems, target, kw)
         info_line(ctx, "wrote " + ", ".join(str(f) for f in files))
+
+
+def _method(kw: dict[str, Any], loaded: LoadedModel) -> Method:
+    """The parameter object of ``--method`` from the options."""
+    from volviz.capture import methods
+    from volviz.capture.maximize import AscentParams
+
+    pick = lambda *names: {n: kw[n] for n in names}  # noqa: E731
+    if kw["method"] == "saliency":
+        return methods.Saliency(
+            **pick("samples", "noise", "absolute", "channels", "batch_size"),
+            seed=kw["noise_seed"],
+        )
+    if kw["method"] == "gradcam":
+        return methods.GradCam(kw["layer"], kw["batch_size"]).resolve(loaded)
+    if kw["method"] == "occlusion":
+        return methods.Occlusion(**pick("window", "stride", "fill", "batch_size", "clip"))
+    ascent = AscentParams(
+        **pick("steps", "step", "l2", "tv", "jitter", "blur_every", "blur_sigma"),
+        seed=kw["noise_seed"],
+    )
+    return methods.Maximize(ascent, kw["layer"], kw["channel"], kw["start"])
 
 
 def _resolve_source(specs: list[str], kw: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
@@ -174,19 +198,10 @@ def _resolve_source(specs: list[str], kw: dict[str, Any]) -> tuple[list[str], di
     from volviz.store import Store
 
     with Store(specs[0]) as store:
-        prov = store.provenance
+        spec = store.model_spec()
         sources = [r["source"] for r in store.inputs]
-    if "tensor" in sources or prov.get("model") == "imported":
-        msg = f"INPUT {specs[0]!r} holds tensors or imported arrays; give the images instead"
-        raise click.BadParameter(msg, param_hint="INPUTS")
-    weights = str(prov.get("weights", ""))
-    if weights.startswith("imagenet (embedded") or not weights:
-        weights_opt = None
-    else:
-        weights_opt = weights.rsplit(".", 1)[-1] if "_Weights." in weights else weights
-    seed = int(prov.get("seed", 0))
-    kw = {**kw, "model": prov.get("model", kw["model"]), "weights": kw["weights"] or weights_opt}
-    kw.update(seed=seed if seed >= 0 else kw["seed"], append=True, out=kw["out"] or specs[0])
+    kw = {**kw, "model": spec["name"], "weights": kw["weights"] or spec["weights"]}
+    kw.update(seed=spec["seed"], append=True, out=kw["out"] or specs[0])
     return sources, kw
 
 
@@ -196,26 +211,6 @@ def _is_store(spec: str) -> bool:
         return False
     with open(path, "rb") as handle:
         return handle.read(8) == b"\x89HDF\r\n\x1a\n"
-
-
-def _last_conv(loaded: LoadedModel) -> str:
-    from volviz.capture.layers import CONV_TYPES
-
-    names = [n for n, m in loaded.module.named_modules() if isinstance(m, CONV_TYPES)]
-    if not names:
-        raise click.BadParameter("the model has no conv layer; name one", param_hint="--layer")
-    return names[-1]
-
-
-def _default_name(kw: dict[str, Any], target: Target) -> str:
-    method = kw["method"]
-    if method == "maximize":
-        if kw["layer"]:
-            return f"maximize-{kw['layer']}-{kw['channel']}"
-        return f"maximize-{target.slug()}"
-    if method == "gradcam":
-        return f"gradcam-{kw['layer']}-{target.slug()}"
-    return f"{method}-{target.slug()}"
 
 
 def _inputs(specs: list[str], loaded: LoadedModel, kw: dict[str, Any]) -> Batch:
@@ -243,11 +238,21 @@ def _png_stems(method: str, name: str, batch: Batch) -> list[str]:
     return [f"{name}_{n}{extra}" for n in batch.names for extra in extras]
 
 
-def _precheck(kw: dict[str, Any], stems: list[str]) -> None:
+def _precheck(kw: dict[str, Any], stems: list[str], name: str) -> None:
+    """Refuse before any work: an existing store (or run inside it), existing pictures."""
     from volviz.store.writer import check_target
 
     if not kw["append"]:
         check_target(Path(kw["out"]), force=kw["force"])
+    elif not kw["force"] and Path(kw["out"]).is_file():
+        from volviz.store import Store
+
+        with Store(kw["out"]) as store:
+            if f"attributions/{name}" in store.file:
+                msg = (
+                    f"{kw['out']!r} already holds /attributions/{name}; pass --force to replace it"
+                )
+                raise click.ClickException(msg)
     if kw["out_dir"]:
         folder = Path(kw["out_dir"])
         if folder.exists() and not folder.is_dir():
@@ -256,97 +261,10 @@ def _precheck(kw: dict[str, Any], stems: list[str]) -> None:
         check_outputs(paths, force=kw["force"])
 
 
-Arrays = dict[str, tuple[Any, list[str]]]
-
-
-def _compute(
-    loaded: LoadedModel, batch: Batch, target: Target, kw: dict[str, Any], update: Any
-) -> tuple[Arrays, Any, dict[str, Any]]:
-    from volviz.capture import attribution as attr
-
-    x = batch.x.to(loaded.device)
-    method = kw["method"]
-    maps = ["sample", "y", "x"]
-    if method == "saliency":
-        params = {k: kw[k] for k in ("samples", "noise", "absolute", "channels", "batch_size")}
-        r = attr.saliency(loaded.module, x, target, seed=kw["noise_seed"], **params)
-        arrays = {"maps": (r["maps"], maps), "gradients": (r["gradients"], _IMG)}
-        update(len(x), len(x))
-        return arrays, r["class_index"], {**params, "seed": kw["noise_seed"]}
-    if method == "gradcam":
-        params = {"layer": kw["layer"], "variant": "Grad-CAM, ReLU, bilinear upsampling"}
-        r = attr.gradcam(loaded.module, x, kw["layer"], target, batch_size=kw["batch_size"])
-        arrays = {"maps": (r["maps"], maps), "layer_maps": (r["layer_maps"], maps)}
-        update(len(x), len(x))
-        return arrays, r["class_index"], params
-    if method == "occlusion":
-        params = {k: kw[k] for k in ("window", "stride", "fill", "batch_size", "clip")}
-        r = attr.occlusion(loaded.module, x, target, progress=update, **params)
-        arrays = {
-            "maps": (r["maps"], maps),
-            "clipped": (r["clipped"], maps),
-            "base_prob": (r["base_prob"], ["sample"]),
-        }
-        return arrays, r["class_index"], {**params, "value": "probability drop"}
-    return _maximize(loaded, x, target, kw, update)
-
-
-_IMG = ["sample", "channel", "y", "x"]
-
-
-def _maximize(
-    loaded: LoadedModel, x: Any, target: Target, kw: dict[str, Any], update: Any
-) -> tuple[Arrays, Any, dict[str, Any]]:
-    import numpy as np
-    import torch
-
-    from volviz.capture.attribution import fixed_targets
-    from volviz.capture.maximize import AscentParams, maximize
-
-    names = ("steps", "step", "l2", "tv", "jitter", "blur_every", "blur_sigma")
-    params = AscentParams(**{k: kw[k] for k in names}, seed=kw["noise_seed"])
-    params.check()
-    starts = list(x) if len(x) else [None]
-    classes: list[int | None] = [None] * len(starts)
-    if kw["layer"] is None:
-        if target.classes is None and not len(x):
-            raise click.BadParameter("maximize from noise needs a class", param_hint="--target")
-        fixed = fixed_targets(loaded.module, x, target) if len(x) else [target]
-        classes = [int(t.classes[0]) for t in fixed]  # type: ignore[index]
-    pre = loaded.preprocess
-    mean = torch.tensor(pre.mean).view(3, 1, 1)
-    std = torch.tensor(pre.std).view(3, 1, 1)
-    bounds = ((0 - mean) / std, (1 - mean) / std)
-    out: dict[str, list[np.ndarray]] = {"image": [], "delta": [], "start": [], "history": []}
-    for start, cls in zip(starts, classes, strict=True):
-        r = maximize(
-            loaded.module,
-            layer=kw["layer"],
-            channel=kw["channel"],
-            class_index=cls,
-            start=start,
-            shape=loaded.input_shape,
-            bounds=bounds,
-            params=params,
-            progress=update,
-        )
-        for key in out:
-            out[key].append(r[key])
-    arrays = {k: (np.stack(v), _IMG) for k, v in out.items() if k != "history"}
-    arrays["history"] = (np.stack(out["history"]), ["sample", "step"])
-    record = {**params.__dict__, "layer": kw["layer"] or "", "channel": kw["channel"]}
-    record.update(
-        start=kw["start"], objective="mean channel activation" if kw["layer"] else "logit"
-    )
-    return arrays, np.array([-1 if c is None else c for c in classes]), record
-
-
 def _write(
     loaded: LoadedModel,
     batch: Batch,
-    arrays: Arrays,
-    classes: Any,
-    params: dict[str, Any],
+    result: AttributionResult,
     target: Target,
     name: str,
     kw: dict[str, Any],
@@ -366,8 +284,8 @@ def _write(
         attrs = run_attrs(
             loaded,
             rows,
-            method=kw["method"],
-            params=params,
+            method=result.method,
+            params=result.params,
             target=target.as_json(loaded.class_names),
             target_label=target.describe(loaded.class_names),
             score=target.score,
@@ -377,7 +295,7 @@ def _write(
             "attributions",
             name,
             "attribution",
-            lambda g: fill_attribution(g, arrays, classes, attrs),
+            lambda g: fill_attribution(g, result.arrays, result.class_index, attrs),
             force=kw["force"],
         )
 
@@ -385,7 +303,7 @@ def _write(
 def _pictures(
     loaded: LoadedModel,
     batch: Batch,
-    arrays: Arrays,
+    result: AttributionResult,
     stems: list[str],
     target: Target,
     kw: dict[str, Any],
@@ -394,44 +312,51 @@ def _pictures(
 
     folder = Path(kw["out_dir"])
     folder.mkdir(parents=True, exist_ok=True)
-    try:
-        if kw["method"] == "maximize":
-            return _maximize_pictures(loaded, arrays, stems, folder, kw)
-        written: list[Path] = []
-        keys = ["maps", "clipped"] if kw["method"] == "occlusion" else ["maps"]
-        stem_iter = iter(stems)
-        for i, image_name in enumerate(batch.names):
-            for key in keys:
-                written += exporters.heatmap_overlay(
-                    folder / f"{next(stem_iter)}.png",
-                    arrays[key][0][i],
-                    batch.rgb[i],
-                    method=f"{kw['method']}{' (clipped)' if key == 'clipped' else ''}",
-                    layer=kw["layer"] if kw["method"] == "gradcam" else None,
-                    image_name=image_name,
-                    target=target.describe(loaded.class_names),
-                    value_label="probability drop" if kw["method"] == "occlusion" else None,
-                    overwrite=kw["force"],
-                )
-        return written
-    except exporters.ExportError as exc:
-        raise click.ClickException(str(exc)) from None
+    if result.method == "maximize":
+        return _maximize_pictures(loaded, result, stems, folder, kw)
+    written: list[Path] = []
+    keys = ["maps", "clipped"] if result.method == "occlusion" else ["maps"]
+    stem_iter = iter(stems)
+    for i, image_name in enumerate(batch.names):
+        for key in keys:
+            written += exporters.heatmap_overlay(
+                folder / f"{next(stem_iter)}.png",
+                result.arrays[key][0][i],
+                batch.rgb[i],
+                method=f"{result.method}{' (clipped)' if key == 'clipped' else ''}",
+                layer=result.params["layer"] if result.method == "gradcam" else None,
+                image_name=image_name,
+                target=target.describe(loaded.class_names),
+                value_label=result.params.get("value"),
+                overwrite=kw["force"],
+            )
+    return written
 
 
 def _maximize_pictures(
-    loaded: LoadedModel, arrays: Arrays, stems: list[str], folder: Path, kw: dict[str, Any]
+    loaded: LoadedModel,
+    result: AttributionResult,
+    stems: list[str],
+    folder: Path,
+    kw: dict[str, Any],
 ) -> list[Path]:
     import numpy as np
+    from PIL import Image
 
     import exporters
     from volviz.capture.runs import deprocess
 
     written: list[Path] = []
+    arrays = result.arrays
     images, deltas, starts = arrays["image"][0], arrays["delta"][0], arrays["start"][0]
     for k in range(len(images)):
-        result = deprocess(images[k], loaded.preprocess)
-        base = deprocess(starts[k], loaded.preprocess) if kw["start"] == "image" else result
-        written.append(_save_rgb(folder / f"{stems[2 * k]}.png", result, force=kw["force"]))
+        picture = deprocess(images[k], loaded.preprocess)
+        base = deprocess(starts[k], loaded.preprocess) if kw["start"] == "image" else picture
+        path = folder / f"{stems[2 * k]}.png"
+        check_outputs([path], force=kw["force"])
+        with exporters.atomic_file(path) as tmp:
+            Image.fromarray(picture).save(tmp, format="PNG")
+        written.append(path)
         written += exporters.heatmap_overlay(
             folder / f"{stems[2 * k + 1]}.png",
             np.abs(deltas[k]).sum(axis=0),
@@ -441,19 +366,3 @@ def _maximize_pictures(
             overwrite=kw["force"],
         )
     return written
-
-
-def _save_rgb(path: Path, rgb: np.ndarray, *, force: bool) -> Path:
-    """Write an (H, W, 3) uint8 image as PNG under a temporary name, then rename it."""
-    import os
-
-    from PIL import Image
-
-    check_outputs([path], force=force)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        Image.fromarray(rgb).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path

@@ -76,7 +76,7 @@ def compare(ctx: click.Context, **kw: Any) -> None:
     target = (
         make_target(loaded, kw["target"], kw["score"])
         if kw["target"]
-        else majority_target(loaded, batches["reference"].x, kw["score"])
+        else majority_target(loaded, batches["reference"].x, kw["score"] or "log_softmax")
     )
     whats = [*ROLES, *(f"{a}-minus-{b}" for a, b in PAIRS)]
     precheck(kw, [f"{kw['name']}_{w}_{layer}" for w in whats for layer in layers])

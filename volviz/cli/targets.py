@@ -29,10 +29,10 @@ def target_options(fn: F) -> F:
     """``--target`` and ``--score``."""
     fn = click.option(
         "--score",
-        type=click.Choice(["log_softmax", "logit"]),
-        default="log_softmax",
-        show_default=True,
-        help="log_softmax: log-probability, comparable across classes; logit: raw output.",
+        type=click.Choice(["log_softmax", "logit", "probability"]),
+        default=None,
+        help="log_softmax: log-probability, comparable across classes (the default); logit: "
+        "raw output; probability: softmax (the default of occlusion, whose maps are drops).",
     )(fn)
     return click.option(
         "-t",
@@ -91,10 +91,10 @@ def default_layer(loaded: LoadedModel, layers: str | None) -> list[str]:
     return names[:1]
 
 
-def make_target(loaded: LoadedModel, spec: str, score: str) -> Target:
-    from volviz.capture.targets import parse_target
+def make_target(loaded: LoadedModel, spec: str, score: str | None) -> Target:
+    from volviz.capture.targets import DEFAULT_SCORE, parse_target
 
-    return parse_target(spec, loaded.class_names, score=score)
+    return parse_target(spec, loaded.class_names, score=score or DEFAULT_SCORE)
 
 
 def check_outputs(paths: Sequence[Path], *, force: bool) -> None:

@@ -36,7 +36,7 @@ ENCODINGS = {
     "comparison": "1.0",
     "comparison-layer": "1.0",
     "attributions": "1.0",
-    "attribution": "1.0",
+    "attribution": "1.1",  # 1.1: occlusion base_score (was base_prob)
     "attribution-array": "1.0",
     "ordering": "1.0",
     # streaming aggregates over many images (volviz/store/aggregates.py)
