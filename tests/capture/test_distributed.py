@@ -1,6 +1,15 @@
-"""The same capture on a Dask LocalCluster (2 worker processes, 1 thread each)."""
+"""The same capture on a Dask LocalCluster (2 worker processes, 1 thread each) and on a real
+cluster of separately started scheduler and worker processes."""
 
 from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +27,7 @@ from volviz.errors import InputError
 from volviz.store import Store, validate
 from volviz.store.aggregates import ALL, read_stats
 
+ROOT = Path(__file__).resolve().parents[2]
 PLAIN = Preprocess(10, 10, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), "none")
 
 
@@ -26,6 +36,7 @@ def toy() -> LoadedModel:
     conv = nn.Conv2d(3, 2, 1)
     with torch.no_grad():
         conv.weight.copy_(torch.tensor([[1.0, -1.0, 0.0], [0.5, 0.5, 0.5]])[..., None, None])
+        assert conv.bias is not None
         conv.bias.copy_(torch.tensor([0.0, -1.0]))
     module = nn.Sequential(conv, nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten())
     return LoadedModel("toy", module, PLAIN, [], "hand-set", None, None, torch.device("cpu"))
@@ -126,3 +137,195 @@ def test_image_folder_on_a_cluster_and_resume_keeps_finished_shards(client, tmp_
     assert validate(out) == []
     with pytest.raises(InputError, match="a DataLoader cannot be sharded"):
         capture_distributed(toy(), DataLoader(items()), tmp_path / "x.h5", client=client)
+
+
+# A real cluster: `dask scheduler` and two `dask worker` processes, each in its own folder (as
+# on separate machines), found through a scheduler file; the workers import SLOW from there.
+SLOW = '''
+import time
+import torch
+from torch.utils.data import Dataset
+
+
+class SlowRows(Dataset):
+    """Deterministic (3, 4, 6) images with labels, each taking DELAY seconds to load."""
+
+    classes = ["even", "odd"]
+
+    def __init__(self, n, delay):
+        self.n, self.delay = n, delay
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        time.sleep(self.delay)
+        x = torch.randn(3, 4, 6, generator=torch.Generator().manual_seed(i))
+        return x, i % 2
+'''
+
+
+def _dask(kind: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", f"distributed.cli.dask_{kind}", *args]
+
+
+@pytest.fixture(scope="module")
+def real_cluster(tmp_path_factory):
+    """(scheduler address, {worker name: Popen}, helper folder); stopped afterwards."""
+    root = tmp_path_factory.mktemp("cluster")
+    (root / "helpers").mkdir()
+    (root / "helpers" / "slowdata.py").write_text(SLOW)
+    path = os.pathsep.join([str(ROOT), str(root / "helpers")])
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
+    info = root / "scheduler.json"
+    procs: dict[str, subprocess.Popen] = {}
+    logs = []
+    try:
+        for name, cmd in [
+            (
+                "scheduler",
+                _dask(
+                    "scheduler",
+                    "--scheduler-file",
+                    str(info),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                    "--no-dashboard",
+                ),
+            ),
+            *[
+                (
+                    f"w{i}",
+                    _dask(
+                        "worker",
+                        "--scheduler-file",
+                        str(info),
+                        "--nthreads",
+                        "1",
+                        "--no-nanny",
+                        "--no-dashboard",
+                        "--name",
+                        f"w{i}",
+                    ),
+                )
+                for i in range(2)
+            ],
+        ]:
+            folder = root / name
+            folder.mkdir()
+            log = (folder / "log.txt").open("w")
+            logs.append(log)
+            procs[name] = subprocess.Popen(cmd, cwd=folder, env=env, stdout=log, stderr=log)
+            if name == "scheduler":
+                deadline = time.monotonic() + 120
+                while not info.is_file() and time.monotonic() < deadline:
+                    assert procs[name].poll() is None, (folder / "log.txt").read_text()
+                    time.sleep(0.05)
+        from dask.distributed import Client
+
+        with Client(scheduler_file=str(info), timeout="60s") as client:
+            client.wait_for_workers(2, timeout=180)
+            address = client.scheduler.address
+        yield address, procs, root / "helpers"
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for log in logs:
+            log.close()
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_relative_paths_on_a_real_cluster_and_errors_before_submitting(
+    real_cluster, tmp_path, monkeypatch
+):
+    address = real_cluster[0]
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        folder = Path("imgs") / ("cat" if i < 3 else "dog")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    Path("out").mkdir()
+    common = ["-m", "squeezenet1_1", "--weights", "random", "-l", "features.0"]
+    runner = CliRunner()
+    args = ["-q", "dataset", "capture", "imgs", "-o", "out/acts.h5", "--scheduler", address]
+    result = runner.invoke(cli, [*args, *common, "--shards", "3", "--batch-size", "2"])
+    assert result.exit_code == 0, result.output
+    single = runner.invoke(cli, ["-q", "capture", "imgs", "-o", "single.h5", *common])
+    assert single.exit_code == 0, single.output
+    assert validate("out/acts.h5") == []
+    with Store("out/acts.h5") as merged, Store("single.h5") as one:
+        assert merged.n_images == 6 and merged.activations("features.0").is_virtual
+        np.testing.assert_allclose(
+            merged.activations("features.0")[()], one.activations("features.0")[()], rtol=1e-5
+        )
+        sources = [r["source"] for r in merged.inputs]  # resolved on the client
+        assert sources == [str(Path(r["source"]).absolute()) for r in one.inputs]
+        assert [r["label"] for r in merged.inputs] == ["cat"] * 3 + ["dog"] * 3
+    assert sorted(p.name for p in Path("out/acts.h5.shards").iterdir()) == [
+        f"shard-0000{i}.h5" for i in range(3)
+    ]
+    for bad, message in [
+        (["-l", "nope"], "Error: --layers 'nope' matches no layer"),
+        (["--weights", "missing.pt"], "missing.pt"),
+        (["--compress", "lzf"], "Error: --compress 'lzf' is not one of"),
+    ]:
+        bad_args = ["dataset", "capture", "imgs", "-o", "out/bad.h5", "--scheduler", address]
+        run = runner.invoke(cli, [*bad_args, *common, *bad])
+        assert run.exit_code != 0 and message in run.output, run.output
+        assert "Traceback" not in run.output
+        assert not Path("out/bad.h5").exists() and not Path("out/bad.h5.shards").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_a_worker_killed_mid_shard_does_not_fail_the_run(real_cluster, tmp_path, monkeypatch):
+    from dask.distributed import Client
+
+    address, procs, helpers = real_cluster
+    monkeypatch.syspath_prepend(str(helpers))
+    from slowdata import SlowRows  # type: ignore[import-not-found]
+
+    out = tmp_path / "acts.h5"
+    journal = tmp_path / "acts.h5.shards" / ".shard-00000.h5.partial.journal"
+    killed: list[str] = []
+
+    def kill_shard_0_after_one_batch(client: Client) -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if journal.is_file() and journal.read_bytes().count(b"\n") >= 2:
+                busy = client.processing()
+                workers = client.scheduler_info()["workers"]
+                for addr, keys in busy.items():
+                    if any(str(k).endswith("-0") for k in keys):
+                        name = workers[addr]["name"]
+                        os.kill(procs[name].pid, signal.SIGKILL)
+                        killed.append(name)
+                        return
+            time.sleep(0.02)
+
+    with Client(address, timeout="60s") as client:
+        watcher = threading.Thread(target=kill_shard_0_after_one_batch, args=(client,))
+        watcher.start()
+        data = SlowRows(12, 0.25)
+        capture_distributed(toy(), data, out, client=client, shards=2, layers=["0"], batch_size=2)
+        watcher.join()
+    assert len(killed) == 1 and procs[killed[0]].wait(timeout=30) == -signal.SIGKILL
+    x = torch.stack([data[i][0] for i in range(12)])
+    with Store(out) as store:
+        np.testing.assert_allclose(store.activations("0")[()], expected(x), rtol=1e-6, atol=1e-6)
+        assert [r["label"] for r in store.inputs] == ["even", "odd"] * 6
+    assert validate(out) == []
+    assert sorted(p.name for p in (tmp_path / "acts.h5.shards").iterdir()) == [
+        "shard-00000.h5",
+        "shard-00001.h5",
+    ]

@@ -100,7 +100,7 @@ def test_a_kill_at_any_step_then_resume_gives_the_uninterrupted_store(
         assert run(job, out, step, int(stop or 99)) == 9, kill
     if kills[-1] in FINISHED:  # a published store: no stale claim of an unfinished capture
         assert committed_images(out) == 0
-        with pytest.raises(StoreError, match="exists; pass --force"):
+        with pytest.raises(StoreError, match="exists; pass force=True"):
             ResumableWriter(out, settings={}, resume=True)
         recover(out)
     else:

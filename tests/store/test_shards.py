@@ -106,3 +106,28 @@ def test_dataset_cli_merge_stats_and_order(tmp_path):
         assert store.ordering("a", "spectral-mean").metrics["n_items"] == 3
     bad = runner.invoke(cli, ["dataset", "order", str(out), "--layer", "a", "--label", "z"])
     assert bad.exit_code == 1 and "--label 'z' is not aggregated" in bad.output
+
+
+def test_truncated_shard_is_one_clear_error_naming_it(tmp_path):
+    from click.testing import CliRunner
+
+    from volviz.cli.main import cli
+
+    shard(tmp_path / "s0.h5", 0, 2)
+    shard(tmp_path / "s1.h5", 2, 2)
+    out = merge_shards([tmp_path / "s0.h5", tmp_path / "s1.h5"], tmp_path / "m.h5")
+    data = (tmp_path / "s1.h5").read_bytes()
+    (tmp_path / "s1.h5").write_bytes(data[: len(data) // 2])
+    with pytest.raises(StoreError, match=r"shard 's1.h5' of m.h5 is truncated or damaged \("):
+        Store(out)
+    assert validate(out)[0].startswith("shard 's1.h5' of m.h5 is truncated or damaged")
+    runner = CliRunner()
+    for args in (
+        ["export", str(out), "--layer", "a", "--image", "3", "-o", str(tmp_path / "v.npy")],
+        ["dataset", "stats", str(out)],
+    ):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 1, result.output
+        errors = [line for line in result.output.splitlines() if "rror" in line]
+        assert len(errors) == 1 and errors[0].startswith("Error: shard 's1.h5' of m.h5 is trunc")
+    assert not (tmp_path / "v.npy").exists()

@@ -51,7 +51,7 @@ def capture(
     layers: Sequence[str] = ("conv",),
     batch_size: int = 16,
     dtype: str = "float32",
-    compress: bool = False,
+    compress: bool | str = False,
     force: bool = False,
     progress: Progress | None = None,
     command: str = "",

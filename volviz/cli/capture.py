@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from volviz.cli.options import force_option, info_line, layer_list, model_options, progress_bar
+from volviz.cli.options import (
+    compress_option,
+    force_option,
+    info_line,
+    layer_list,
+    model_options,
+    progress_bar,
+)
 
 
 @click.command()
@@ -34,7 +41,7 @@ from volviz.cli.options import force_option, info_line, layer_list, model_option
 @click.option(
     "--dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True
 )
-@click.option("--compress", is_flag=True, help="gzip+shuffle the activation datasets.")
+@compress_option
 @click.option(
     "--resume",
     is_flag=True,
@@ -59,7 +66,7 @@ def capture(
     stage: str,
     batch_size: int,
     dtype: str,
-    compress: bool,
+    compress: str,
     resume: bool,
     workers: int,
     weights: str | None,
@@ -81,6 +88,9 @@ def capture(
     from volviz.store.writer import check_target
 
     check_target(Path(out), force=force)
+    from volviz.store.compression import codec_name, dataset_filters
+
+    dataset_filters(codec_name(compress))  # before the model is built
     loaded = load_model(model, weights=weights, seed=seed, device=device)
     info_line(ctx, f"{loaded.name}: weights {loaded.weights}, device {loaded.device}")
     specs = layer_list(layers)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
 
 import click
 
 from volviz.cli.errors import VolvizGroup
-from volviz.cli.options import force_option, info_line, layer_list, model_options, progress_bar
+from volviz.cli.options import (
+    compress_option,
+    force_option,
+    info_line,
+    layer_list,
+    model_options,
+    progress_bar,
+)
 
 
 @click.group(cls=VolvizGroup)
@@ -39,7 +44,7 @@ def dataset() -> None:
 @click.option(
     "--dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True
 )
-@click.option("--compress", is_flag=True, help="gzip+shuffle the activation datasets.")
+@compress_option
 @click.option("--top-k", type=int, default=None, help="Also aggregate: top-k images per channel.")
 @click.option("--resume", is_flag=True, help="Keep finished shards, resume unfinished ones.")
 @model_options
@@ -56,7 +61,7 @@ def capture_cmd(
     shards: int | None,
     batch_size: int,
     dtype: str,
-    compress: bool,
+    compress: str,
     top_k: int | None,
     resume: bool,
     weights: str | None,
@@ -75,13 +80,16 @@ def capture_cmd(
         raise click.BadParameter(
             f"{local_workers} must be at least 1", param_hint="--local-workers"
         )
+    if weights is not None and Path(weights).is_file():  # workers run in other folders
+        weights = str(Path(weights).absolute())
     factory = model_factory(model, weights=weights, seed=seed, device=device)
-    with progress_bar(ctx, "capturing shards") as update, _cluster(scheduler, local_workers) as c:
+    with progress_bar(ctx, "capturing shards") as update:
         capture_distributed(
             factory,
             list(inputs),
             out,
-            client=c,
+            client=scheduler,
+            workers=local_workers,
             shards=shards,
             layers=layer_list(layers),
             batch_size=batch_size,
@@ -94,23 +102,6 @@ def capture_cmd(
         )
     with Store(out) as store:
         info_line(ctx, f"wrote {out}: {len(store.layers)} layers x {store.n_images} images")
-
-
-@contextmanager
-def _cluster(scheduler: str | None, workers: int) -> Iterator[Any]:
-    """A scheduler address as given, or a client of a local cluster of ``workers`` processes."""
-    if scheduler is not None:
-        yield scheduler
-        return
-    from dask.distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
 
 
 @dataset.command("merge")

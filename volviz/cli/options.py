@@ -31,6 +31,18 @@ def model_options(fn: F) -> F:
     )(fn)
 
 
+def compress_option(fn: F) -> F:
+    """``--compress CODEC`` of the activation datasets (checked by the store writer)."""
+    return click.option(
+        "--compress",
+        metavar="CODEC",
+        default="none",
+        show_default=True,
+        help="Compress activations: gzip (any HDF5 reader, slow), blosc2-lz4, blosc2-zstd, "
+        "blosc2-lz4-bitshuffle, blosc2-zstd-bitshuffle (fast; need hdf5plugin).",
+    )(fn)
+
+
 def force_option(fn: F) -> F:
     return click.option("--force", is_flag=True, help="Replace existing outputs.")(fn)
 

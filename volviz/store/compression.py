@@ -11,12 +11,13 @@ recorded in the dataset's ``compression`` attribute.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
-
-import h5py
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from volviz.errors import StoreError
+
+if TYPE_CHECKING:  # numpy and h5py are imported where used: the CLI imports CODECS
+    import h5py
+    import numpy as np
 
 GZIP = "gzip"
 # name -> (Blosc2 codec, shuffle kind, level); chosen by scripts/bench.py compression.
@@ -68,6 +69,8 @@ def _hdf5plugin(what: str) -> Any:
 
 def require_filters(file: h5py.File) -> None:
     """Register hdf5plugin's filters when ``file`` needs them; name the package if missing."""
+    import h5py
+
     if h5py.h5z.filter_avail(BLOSC2_FILTER_ID):
         return
     for key in file.get("layers", {}):
@@ -80,6 +83,8 @@ def require_filters(file: h5py.File) -> None:
 
 @lru_cache(maxsize=8)
 def _weights(n: int) -> np.ndarray:
+    import numpy as np
+
     return np.arange(n, 0, -1, dtype=np.int64)
 
 
@@ -90,6 +95,8 @@ def fletcher32(chunk: np.ndarray) -> bytes:
     sums the bytes as big-endian 16-bit words (``sum1``) and the running sums (``sum2``),
     folding both to 16 bits so that a nonzero sum never becomes 0.
     """
+    import numpy as np
+
     data = np.ascontiguousarray(chunk).view(np.uint8).reshape(-1)
     if len(data) % 2:
         data = np.concatenate([data, np.zeros(1, np.uint8)])

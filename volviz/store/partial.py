@@ -173,6 +173,8 @@ class ResumableWriter(StoreWriter):
         self.paths = state_paths(self.path)
         self.tmp = self.paths["partial"]
         self.settings = json.loads(json.dumps(dict(settings), default=str))
+        if "compress" in self.settings:  # True and "gzip" are the same setting
+            self.settings["compress"] = self.codec
         self.resume = resume
         self.force = force
         self.stored: Counter[str] = Counter()

@@ -195,14 +195,26 @@ def _write_predictions(f: h5py.File, layout: dict[str, Any], out: Path) -> None:
 
 
 def shard_problems(file: h5py.File) -> list[str]:
-    """Shards listed in a merged store's ``shards`` attribute that cannot be found."""
+    """Shards listed in a merged store's ``shards`` attribute that are missing or unreadable.
+
+    Each shard is opened: HDF5 refuses a truncated file there, whereas through the virtual
+    datasets it would fail at the first read (or read as fill values).
+    """
     listed = file.attrs.get("shards")
     if listed is None:
         return []
     folder = Path(file.filename).parent
     names = json.loads(listed if isinstance(listed, str) else listed.decode())
-    return [
-        f"shard {name!r} of {Path(file.filename).name} is missing"
-        for name in names
-        if not (folder / name).is_file()
-    ]
+    problems = []
+    for name in names:
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"shard {name!r} of {Path(file.filename).name} is missing")
+            continue
+        try:
+            h5py.File(path, "r").close()
+        except OSError as exc:
+            problems.append(
+                f"shard {name!r} of {Path(file.filename).name} is truncated or damaged ({exc})"
+            )
+    return problems
