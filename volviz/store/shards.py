@@ -21,6 +21,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from exporters._atomic import atomic_file, remove_stale_temporaries
 from volviz.errors import StoreError
 from volviz.store.reader import Store
 from volviz.store.schema import ACTIVATION_AXES, stamp
@@ -59,8 +60,8 @@ def merge_shards(
         raise StoreError(msg)
     check_target(out, force=force)
     layout = _survey([Path(s) for s in shards])
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
+    remove_stale_temporaries(out)
+    with atomic_file(out) as tmp:
         with h5py.File(tmp, "w-") as f:
             _write_root(f, layout, out)
             _write_inputs(f, layout)
@@ -70,9 +71,6 @@ def merge_shards(
             from volviz.store.aggregates import merge_shard_stats
 
             merge_shard_stats(tmp, layout["paths"], layout["offsets"])
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return out
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from exporters._atomic import remove_stale_temporaries, temp_name
 from volviz.errors import StoreError
 from volviz.store.compression import codec_name, dataset_filters, fletcher32
 from volviz.store.schema import ACTIVATION_AXES, TOP_K, stamp
@@ -66,38 +67,13 @@ def check_target(path: Path, *, force: bool) -> None:
         raise StoreError(msg)
 
 
-def remove_stale_temporaries(path: Path) -> None:
-    """Delete ``.NAME.tmp-PID`` files beside ``path`` whose process is no longer running.
-
-    A killed writer cannot remove its own temporary file. Only processes of this machine are
-    checked, so a folder shared by several machines should be cleaned per machine.
-    """
-    if os.name == "nt":  # os.kill(pid, 0) would terminate the process there
-        return
-    prefix = f".{path.name}.tmp-"
-    for tmp in path.parent.glob(f"{prefix}*"):
-        digits = tmp.name[len(prefix) :].split(".")[0]
-        if digits.isdigit() and not _running(int(digits)):
-            tmp.unlink(missing_ok=True)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
-
-
 class StoreWriter:
     """Create a store at ``path``; use as a context manager, then call ``append`` per batch.
 
     Parameters
     ----------
     path : path-like
-        Target file; written as ``.NAME.tmp-PID`` beside it and renamed on success.
+        Target file; written as ``.NAME.tmp-PID.h5`` beside it and renamed on success.
     force : bool
         Replace an existing file at ``path``.
     dtype : {"float32", "float16"}
@@ -137,7 +113,7 @@ class StoreWriter:
         self.attrs = dict(attrs or {})
         self.background = background
         self.class_names = list(class_names or [])
-        self.tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        self.tmp = temp_name(self.path)  # exporters._atomic's naming and clean-up
         self.file: h5py.File | None = None
         self._n = 0
         self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=1)
