@@ -20,7 +20,7 @@ from volviz.store.results import (
     read_attribution,
     read_gradient_run,
 )
-from volviz.store.schema import read_attrs
+from volviz.store.schema import members, read_attrs
 
 TOP = 5
 e = html.escape
@@ -109,7 +109,7 @@ def comparisons_section(store: Any) -> str:
     if group is None:
         return ""
     parts = ["<h2>Class comparison</h2>"]
-    for name in (k for k in group if not k.startswith(".tmp-")):
+    for name in members(group):
         attrs = read_attrs(group[name])
         parts.append(
             f"<h3><code>{e(name)}</code>: target {e(str(attrs.get('target_label', '')))}</h3>"

@@ -20,9 +20,9 @@ import h5py
 import numpy as np
 
 from volviz.errors import StoreError
-from volviz.store.edit import TMP_PREFIX, open_for_update, replace_group
+from volviz.store.edit import open_for_update, replace_group
 from volviz.store.reader import Store
-from volviz.store.schema import check, stamp
+from volviz.store.schema import check, members, stamp
 
 ALL = "*"  # the label under which statistics over every image are stored
 KINDS = ("activations", "gradients")
@@ -237,7 +237,7 @@ def read_stats(store: Store, kind: str, layer: str) -> dict[str, Any]:
 
 def list_stats(store: Store, kind: str) -> list[str]:
     group = store.file.get(f"aggregates/{kind}")
-    return [] if group is None else sorted(k for k in group if not k.startswith(TMP_PREFIX))
+    return sorted(members(group))
 
 
 def order_from_stats(

@@ -13,7 +13,7 @@ from volviz.analysis.stats import LayerStats
 from volviz.errors import StoreError
 from volviz.store.edit import TMP_PREFIX, open_for_update, replace_group
 from volviz.store.reader import Store
-from volviz.store.schema import check, stamp
+from volviz.store.schema import check, members, stamp
 
 ARRAYS = (
     "mean",
@@ -72,7 +72,7 @@ def analyzed_layers(store: Store) -> list[str]:
     group = store.file.get("analysis")
     if group is None:
         return []
-    names = [k for k in group if not k.startswith(TMP_PREFIX)]
+    names = members(group)
     return [layer for layer in store.layers if layer in names]
 
 

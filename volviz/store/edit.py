@@ -15,9 +15,7 @@ import h5py
 
 from volviz.errors import StoreError
 from volviz.store.reader import Store
-from volviz.store.schema import stamp
-
-TMP_PREFIX = ".tmp-"
+from volviz.store.schema import TMP_PREFIX, stamp
 
 
 @contextmanager

@@ -18,9 +18,9 @@ import h5py
 import numpy as np
 
 from volviz.errors import StoreError
-from volviz.store.edit import TMP_PREFIX, open_for_update, replace_group
+from volviz.store.edit import open_for_update, replace_group
 from volviz.store.reader import Store
-from volviz.store.schema import check
+from volviz.store.schema import check, members
 
 
 @dataclass
@@ -74,7 +74,7 @@ def list_orderings(store: Store, layer: str) -> list[str]:
     group = store.layer_group(layer)
     if "orderings" not in group:
         return []
-    return sorted(k for k in group["orderings"] if not k.startswith(TMP_PREFIX))
+    return sorted(members(group["orderings"]))
 
 
 def load_ordering(store: Store, layer: str, name: str) -> StoredOrdering:

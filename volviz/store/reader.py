@@ -13,7 +13,7 @@ import numpy as np
 
 from volviz.errors import StoreError
 from volviz.store.compression import require_filters
-from volviz.store.schema import check, read_attrs
+from volviz.store.schema import check, members, read_attrs
 
 
 class Store:
@@ -81,7 +81,7 @@ class Store:
     def layers(self) -> list[str]:
         """Layer keys in network order (the order they were captured)."""
         group = self.file["layers"]
-        keys = [k for k in group if not k.startswith(".tmp-")]
+        keys = members(group)
         return sorted(keys, key=lambda k: int(group[k].attrs.get("index", 0)))
 
     @property

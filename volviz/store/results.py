@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 
 from volviz.errors import StoreError
-from volviz.store.schema import check, read_attrs, stamp
+from volviz.store.schema import check, members, read_attrs, stamp
 
 GRADIENT_AXES = ["filter", "input", "y", "x"]
 PER_IMAGE_AXES = ["sample", "filter", "input", "y", "x"]
@@ -100,9 +100,7 @@ def fill_gradient_run(
 
 def gradient_runs(file: h5py.File) -> list[str]:
     """Names of the gradient runs in an open store (empty if none)."""
-    if "gradients" not in file:
-        return []
-    return [k for k in file["gradients"] if not k.startswith(".tmp-")]
+    return members(file.get("gradients"))
 
 
 def read_gradient_run(file: h5py.File, run: str) -> dict[str, Any]:
@@ -204,9 +202,7 @@ def fill_attribution(
 
 def attribution_runs(file: h5py.File) -> list[str]:
     """Names of the attribution runs in an open store (empty if none)."""
-    if "attributions" not in file:
-        return []
-    return [k for k in file["attributions"] if not k.startswith(".tmp-")]
+    return members(file.get("attributions"))
 
 
 def read_attribution(file: h5py.File, run: str) -> dict[str, Any]:
@@ -387,9 +383,7 @@ def importance_reports(file: h5py.File) -> dict[str, dict[str, Any]]:
     if group is None:
         return {}
     out = {}
-    for name in group:
-        if name.startswith(".tmp-"):
-            continue
+    for name in members(group):
         check(group[name], "importance")
         out[name] = json.loads(group[name].attrs["report"])
     return out

@@ -58,6 +58,15 @@ ACTIVATION_AXES = ["sample", "channel", "y", "x"]
 TOP_K = 5
 
 
+TMP_PREFIX = ".tmp-"
+"""Prefix of a group still being written (see :mod:`volviz.store.edit`); readers skip it."""
+
+
+def members(group: h5py.Group | None) -> list[str]:
+    """Names in ``group`` (``None``: no group, no names), without groups still being written."""
+    return [] if group is None else [k for k in group if not k.startswith(TMP_PREFIX)]
+
+
 def stamp(obj: h5py.Group | h5py.Dataset, encoding: str) -> None:
     """Mark a group or dataset with its encoding name and the version this volviz writes."""
     obj.attrs[ENCODING] = encoding
