@@ -193,6 +193,7 @@ def volume_plotter(
     order: ChannelOrder | None = None,
     gap: int = 0,
     bands: bool = False,
+    plotter: pv.Plotter | None = None,
     **overrides: Any,
 ) -> pv.Plotter:
     """A Plotter showing ``volume`` as a volume rendering with labelled axes.
@@ -212,6 +213,9 @@ def volume_plotter(
         Empty slices between clusters of ``order``.
     bands : bool
         Coloured bands beside the volume, one colour per cluster of ``order``.
+    plotter : Plotter, optional
+        An empty Plotter of ``style``'s window size to draw into (reused GL context, see
+        :mod:`volviz.render.still`); default: a new one.
     """
     style = dataclasses.replace(style or Style(), **_style_overrides(overrides))
     shown, label = normalize(volume, style.normalization)
@@ -219,7 +223,7 @@ def volume_plotter(
     arranged = arrange(shown, order, gap=gap, fill=fill)
     spacing = style.spacing or auto_spacing(arranged.volume.shape)
     grid = to_image_data(arranged.volume, spacing, name="activation")
-    plotter = new_plotter(style)
+    plotter = new_plotter(style) if plotter is None else plotter
     add_volume(plotter, grid, style)
     return finish_scene(plotter, arranged, grid, title, f"display: {label}", bands=bands)
 
