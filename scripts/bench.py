@@ -1,7 +1,8 @@
 """volviz benchmarks. `python scripts/bench.py NAME` prints one JSON object on its last line.
 
 NAME: capture | store | memory | ordering | export | gradients | render | scale | track |
-similarity | all (the last seven live in scripts/bench_NAME.py, each also runnable on its own).
+similarity | demo | all (the last eight live in scripts/bench_NAME.py, each also runnable on its
+own).
 Ratios are measured side by side in one process run; torch runs on 1 thread.
 """
 
@@ -217,6 +218,7 @@ BENCHES: dict[str, Callable[[], dict[str, Any]]] = {
     "render": lambda: bench_module("render"),
     "scale": lambda: bench_module("scale"),
     "track": lambda: bench_module("track"),
+    "demo": lambda: bench_module("demo"),
     "similarity": lambda: bench_module("similarity"),
 }
 

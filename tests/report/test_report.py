@@ -67,7 +67,9 @@ def test_report_opens_offline_without_errors(small_store, tmp_path, needs_gl, ch
     text = page.read_text()
     assert "conv1" in text and "conv2" in text and "sparsity" in text
     assert not re.search(r"(src|href)=['\"](https?:)?//", text)
-    for src in re.findall(r"(?:src|href)='([^']+)'", text):
+    files = re.findall(r"(?:src|href)=[\"']([^\"']+)", text)
+    assert len(files) == 2 * 8 + 1  # 6 pictures and 2 voxel files per layer, the 3D page
+    for src in files:
         assert (out / src).is_file(), src
     console, urls, shot = open_in_chromium(page, tmp_path)
     assert console == [] and urls == set()

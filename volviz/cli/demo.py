@@ -10,7 +10,11 @@ import click
 from volviz.cli.options import console, force_option, info_line, progress_bar, quiet
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     import numpy as np
+
+    from volviz.report.pool import WorkPool
 
 DEMO_INPUTS = ("sample:chelsea", "sample:coffee", "sample:rocket")
 DEMO_LAYER = "_conv_stem"
@@ -67,12 +71,18 @@ def demo(ctx: click.Context, out: str, device: str, force: bool) -> None:
         n_post = sum(k.endswith("+post") for k in store.layers)
         info_line(ctx, f"wrote {store_path} ({n_post} conv layers, post-activation), valid")
         volumes = [(r["name"], store.volume(DEMO_KEY, i)) for i, r in enumerate(store.inputs)]
-    pngs = _render_all(ctx, folder, volumes, force=force)
-    _research(ctx, store_path)
-    from volviz.report.html import build_report
+    from volviz.report.html import ReportBuild
+    from volviz.report.pool import WorkPool
 
-    with progress_bar(ctx, "writing the report") as update:
-        page = build_report(store_path, folder / "report", force=force, progress=update)
+    # The stills and the report's layers go to worker processes while this process runs the
+    # torch steps; the report's workers get their arrays now, as the research writes the store.
+    with WorkPool() as pool:
+        stills = _queue_stills(pool, folder, volumes, force=force)
+        with ReportBuild(store_path, folder / "report", pool, force=force, read_all=True) as report:
+            _research(ctx, store_path, threads=1 if pool.jobs > 1 else None)
+            with progress_bar(ctx, "writing the report") as update:
+                page = report.finish(update)
+        pngs = [future.result() for future in stills]
     if quiet(ctx):
         return
     for png in pngs:
@@ -81,9 +91,21 @@ def demo(ctx: click.Context, out: str, device: str, force: bool) -> None:
     info_line(ctx, f"next: volviz info {store_path}")
 
 
-def _research(ctx: click.Context, store_path: Path) -> None:
+def _research(ctx: click.Context, store_path: Path, *, threads: int | None) -> None:
     """Grad-CAM maps, stem-conv weight gradients and the stem's pruning check for each
-    photo's predicted class, into the store."""
+    photo's predicted class, into the store; torch on ``threads`` threads (the workers have
+    the other cores: torch's spinning threads slow down many times when oversubscribed)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or before)
+    try:
+        _research_steps(ctx, store_path)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _research_steps(ctx: click.Context, store_path: Path) -> None:
     from volviz.cli.attribute import attribute
     from volviz.cli.gradients import gradients
     from volviz.cli.importance import importance
@@ -107,20 +129,19 @@ def _research(ctx: click.Context, store_path: Path) -> None:
     )
 
 
-def _render_all(
-    ctx: click.Context, folder: Path, volumes: list[tuple[str, np.ndarray]], *, force: bool
-) -> list[Path]:
-    from volviz.render.volume import save_screenshot, volume_plotter
+def _queue_stills(
+    pool: WorkPool, folder: Path, volumes: list[tuple[str, np.ndarray]], *, force: bool
+) -> list[Future[Path]]:
+    """Queue the stem's volume still of each photo (OUT/NAME_conv_stem.png)."""
+    from volviz.report.layers import still
 
-    pngs = []
-    with progress_bar(ctx, f"rendering {DEMO_LAYER}") as update:
-        for done, (name, volume) in enumerate(volumes, start=1):
-            target = folder / f"{name}_{DEMO_LAYER.strip('_')}.png"
-            if target.exists() and not force:
-                raise click.ClickException(f"output {str(target)!r} exists; pass --force")
-            shape = "x".join(str(s) for s in volume.shape)
-            title = f"{DEMO_KEY} (after BN, ReLU6)  {name}  {shape}"
-            plotter = volume_plotter(volume, title=title)
-            pngs.append(save_screenshot(plotter, target))
-            update(done, len(volumes))
-    return pngs
+    targets = [folder / f"{name}_{DEMO_LAYER.strip('_')}.png" for name, _ in volumes]
+    for target in targets:
+        if target.exists() and not force:
+            raise click.ClickException(f"output {str(target)!r} exists; pass --force")
+    futures = []
+    for target, (name, volume) in zip(targets, volumes, strict=True):
+        shape = "x".join(str(s) for s in volume.shape)
+        title = f"{DEMO_KEY} (after BN, ReLU6)  {name}  {shape}"
+        futures.append(pool.submit(still, volume, target, title))
+    return futures

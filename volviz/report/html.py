@@ -1,24 +1,31 @@
 """Assemble the report folder: per-layer pictures, statistics, plots and voxel exports.
 
-Everything is written into a temporary folder beside the target and renamed into place at
-the end, so an interrupted run leaves no half-written report. Pages use relative links only
-and no scripts or remote resources: the report opens offline.
+Everything is written into a temporary folder beside the target (``exporters``' atomic_file)
+and renamed into place at the end, so an interrupted run leaves no half-written report. The
+layers' pictures and statistics are computed by worker processes (:mod:`volviz.report.pool`).
+Pages use relative links only and no scripts or remote resources: the report opens offline.
 """
 
 from __future__ import annotations
 
-import html
 import os
-import shutil
+import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from exporters._atomic import atomic_file, remove_stale_temporaries
 from volviz.errors import VolvizError
+
+if TYPE_CHECKING:
+    from volviz.report.layers import LayerJob
+    from volviz.report.pool import WorkPool
 
 MAX_DEFAULT_LAYERS = 6
 
@@ -50,6 +57,7 @@ def build_report(
     image: int | str = 0,
     force: bool = False,
     render: bool = True,
+    jobs: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Write ``out_dir/index.html`` and its files for the store at ``store_path``.
@@ -62,119 +70,161 @@ def build_report(
         The image whose volumes, feature maps and voxel files are shown.
     render : bool
         Include 3D screenshots (needs offscreen OpenGL).
+    jobs : int, optional
+        Worker processes; default: one per core; 1: all in this process.
     """
-    from volviz.analysis.stats import prefer_post
-    from volviz.report import results
-    from volviz.report.similarity import similarity_section
-    from volviz.report.timeline import time_section
-    from volviz.store import Store
+    from volviz.report.pool import WorkPool
 
-    target = Path(out_dir)
-    if target.exists() and not force:
-        msg = f"--out {str(target)!r} exists; pass --force to replace it"
-        raise VolvizError(msg)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        with Store(store_path) as store:
-            chosen = list(layers) if layers else default_layers(prefer_post(store.layers))
-            for layer in chosen:
-                store.layer_group(layer)
-            index = store.image_index(image)
-            sections = []
-            for done, layer in enumerate(chosen, start=1):
-                sections.append(_layer_section(store, layer, index, tmp, render=render))
-                if progress:
-                    progress(done, len(chosen))
-            if render and sections:
-                first = sections[0]
-                page_name = results.interactive_page(
-                    store.volume(first.layer, index), tmp, first.layer
-                )
-                first.links.append(("interactive 3D page (offline, plotly)", page_name))
-            extras = "\n".join(
-                (
-                    results.gradients_section(store, tmp),
-                    results.importance_section(store),
-                    results.comparisons_section(store),
-                    results.attributions_section(store, tmp),
-                    similarity_section(store, tmp),  # CKA (volviz similarity)
-                )
-            )
-            page = _page(store, index, sections, time_section(store, chosen, tmp), extras)
-        (tmp / "index.html").write_text(page, encoding="utf-8")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target / "index.html"
-
-
-def _layer_section(store: Any, layer: str, index: int, folder: Path, *, render: bool) -> Section:
-    import exporters
-    from volviz.report import plots
-
-    volume = store.volume(layer, index)
-    stats = _stats(store, layer)
-    order, order_name = _order(store, layer, volume)
-    slug = "".join(ch if ch.isalnum() else "_" for ch in layer).strip("_") or "layer"
-    section = Section(layer, tuple(volume.shape))
-    section.rows = _stat_rows(stats, store, order_name)
-    if render:
-        for label, vol in (("original order", volume), (f"ordered ({order_name})", volume[order])):
-            name = f"{slug}_3d_{'orig' if label.startswith('orig') else 'ordered'}.png"
-            _screenshot(vol, folder / name, f"{layer}  {label}")
-            section.figures.append((f"3D volume, {label}", name))
-    grid = f"{slug}_maps.png"
-    exporters.feature_grid(folder / grid, volume, order=order, layer=layer, image=str(index))
-    section.figures.append((f"feature maps in {order_name} order (labels: original channel)", grid))
-    plots.histogram_png(folder / f"{slug}_hist.png", volume, f"{layer}: activation values")
-    section.figures.append(("activation histogram (this image)", f"{slug}_hist.png"))
-    plots.channel_stats_png(
-        folder / f"{slug}_channels.png", stats.mean, stats.maximum, f"{layer}: per channel"
-    )
-    section.figures.append(("per-channel mean and max (all images)", f"{slug}_channels.png"))
-    plots.correlation_png(
-        folder / f"{slug}_corr.png", stats.correlation, stats.correlation_order, layer
-    )
-    section.figures.append(("channel correlation, seriated", f"{slug}_corr.png"))
-    meta = {"volviz_layer": layer, "volviz_image": str(index), "volviz_normalization": "none"}
-    for fmt in ("vti", "nrrd"):
-        exporters.write_volume(folder / f"{slug}.{fmt}", volume, metadata=meta)
-        section.links.append(
-            (f"{fmt.upper()} volume (raw values, original order)", f"{slug}.{fmt}")
+    with WorkPool(jobs) as pool:
+        report = ReportBuild(
+            store_path, out_dir, pool, layers=layers, image=image, force=force, render=render
         )
-    return section
+        return report.finish(progress)
 
 
-def _stats(store: Any, layer: str) -> Any:
-    from volviz.analysis.stats import layer_stats
+class ReportBuild:
+    """A report being written: the constructor reads what the layers need from the store and
+    queues their work on ``pool``; :meth:`finish` adds the store's other sections, waits and
+    moves the folder into place. Between the two the store is closed, so another writer
+    (the demo's research steps) may add to it; with ``read_all`` the workers never open it.
+    """
+
+    def __init__(
+        self,
+        store_path: str | os.PathLike[str],
+        out_dir: str | os.PathLike[str],
+        pool: WorkPool,
+        *,
+        layers: Sequence[str] | None = None,
+        image: int | str = 0,
+        force: bool = False,
+        render: bool = True,
+        read_all: bool = False,
+    ) -> None:
+        from volviz.analysis.stats import prefer_post
+        from volviz.store import Store
+
+        self.store_path, self.target, self.pool = Path(store_path), Path(out_dir), pool
+        if self.target.exists() and not force:
+            msg = f"--out {str(self.target)!r} exists; pass --force to replace it"
+            raise VolvizError(msg)
+        # The one write-then-rename (exporters' atomic_file), held open until finish().
+        self._atomic = ExitStack()
+        remove_stale_temporaries(self.target)
+        self.tmp = self._atomic.enter_context(atomic_file(self.target))
+        try:
+            self.tmp.mkdir(parents=True)
+            with Store(store_path) as store:
+                chosen = list(layers) if layers else default_layers(prefer_post(store.layers))
+                for layer in chosen:
+                    store.layer_group(layer)
+                self.index = store.image_index(image)
+                jobs = [_job(store, layer, self.index, render, read_all) for layer in chosen]
+            self.layers = chosen
+            self.shapes = [tuple(job.volume.shape) for job in jobs]
+            self.futures = _queue(pool, jobs, self.tmp)
+            self.page_future = None
+            if render and jobs:
+                from volviz.report.results import interactive_page
+
+                first, tmp = jobs[0], self.tmp
+                self.page_future = pool.submit(interactive_page, first.volume, tmp, first.layer)
+        except BaseException:
+            self._atomic.__exit__(*sys.exc_info())
+            raise
+
+    def __enter__(self) -> ReportBuild:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        """Without :meth:`finish` (an error in between): remove the temporary folder."""
+        if exc[0] is None:  # left without finish(): nothing may be renamed into place
+            error = VolvizError("report not finished")
+            exc = (VolvizError, error, None)
+        self._atomic.__exit__(*exc)
+
+    def finish(self, progress: Callable[[int, int], None] | None = None) -> Path:
+        """Write the store's other sections and the page; wait for the layers; rename."""
+        from volviz.report import results
+        from volviz.report.similarity import similarity_section
+        from volviz.report.timeline import time_section
+        from volviz.store import Store
+
+        tmp = self.tmp
+        try:
+            with Store(self.store_path) as store:
+                extras = "\n".join(
+                    (
+                        results.gradients_section(store, tmp),
+                        results.importance_section(store),
+                        results.comparisons_section(store),
+                        results.attributions_section(store, tmp),
+                        similarity_section(store, tmp),  # CKA (volviz similarity)
+                    )
+                )
+                timeline = time_section(store, self.layers, tmp)
+                sections = self._sections(store, progress)
+                page = _page(store, self.index, sections, timeline, extras)
+            (tmp / "index.html").write_text(page, encoding="utf-8")
+        except BaseException:
+            self._atomic.__exit__(*sys.exc_info())
+            raise
+        self._atomic.close()  # renames the folder into place
+        return self.target / "index.html"
+
+    def _sections(self, store: Any, progress: Callable[[int, int], None] | None) -> list[Section]:
+        sections = []
+        work = zip(self.layers, self.shapes, self.futures, strict=True)
+        for done, (layer, shape, (pics, stats)) in enumerate(work, start=1):
+            order_name, figures, links = pics.result()
+            layer_stats, stat_figures = stats.result()
+            section = Section(layer, shape)
+            section.rows = _stat_rows(layer_stats, store, order_name)
+            section.figures = figures + stat_figures
+            section.links = links
+            sections.append(section)
+            if progress:
+                progress(done, len(self.layers))
+        if self.page_future is not None and sections:
+            name = self.page_future.result()
+            sections[0].links.append(("interactive 3D page (offline, plotly)", name))
+        return sections
+
+
+def _job(store: Any, layer: str, index: int, render: bool, read_all: bool) -> LayerJob:
+    """What the workers need about ``layer``, read from the store here."""
+    from volviz.report.layers import LayerJob
     from volviz.store.analysis import analyzed_layers, load_stats
 
-    if layer in analyzed_layers(store):
-        return load_stats(store, layer)
-    return layer_stats(store.activations(layer), layer)
-
-
-def _order(store: Any, layer: str, volume: np.ndarray) -> tuple[np.ndarray, str]:
-    """A stored ordering when there is one (best first), else ``best`` fitted on this volume."""
     names = store.orderings(layer)
+    order = None
     if names:
         name = "best" if "best" in names else names[0]
-        return store.ordering(layer, name).order, name
-    import ordering
+        order = (store.ordering(layer, name).order, name)
+    stats = load_stats(store, layer) if layer in analyzed_layers(store) else None
+    slug = "".join(ch if ch.isalnum() else "_" for ch in layer).strip("_") or "layer"
+    return LayerJob(
+        layer=layer,
+        slug=slug,
+        index=index,
+        store_path=str(store.path),
+        volume=store.volume(layer, index),
+        order=order,
+        stats=stats,
+        activations=store.activations(layer)[...] if read_all and stats is None else None,
+        render=render,
+    )
 
-    if volume.shape[0] < 3:
-        return np.arange(volume.shape[0]), "original"
-    return np.asarray(ordering.fit_order(volume, "best").order_), "best"
 
+def _queue(pool: WorkPool, jobs: list[LayerJob], folder: Path) -> list[tuple[Future[Any], ...]]:
+    """Queue every layer's two halves, the slowest layers first; futures in layer order."""
+    from volviz.report.layers import pictures, statistics
 
-def _screenshot(volume: np.ndarray, path: Path, title: str) -> None:
-    from volviz.render.volume import save_screenshot, volume_plotter
-
-    save_screenshot(volume_plotter(volume, title=title, window_size=(640, 480)), path)
+    futures: dict[int, tuple[Future[Any], ...]] = {}
+    for i in sorted(range(len(jobs)), key=lambda i: -jobs[i].cost):
+        job = jobs[i]
+        futures[i] = (pool.submit(pictures, job, folder), pool.submit(statistics, job, folder))
+    return [futures[i] for i in range(len(jobs))]
 
 
 def _stat_rows(stats: Any, store: Any, order_name: str) -> list[tuple[str, str]]:
@@ -207,57 +257,36 @@ def _list(values: np.ndarray, limit: int = 20) -> str:
     return f"{len(values)}: {shown}{more}" if len(values) else "0"
 
 
-CSS = """
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
-h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;margin:.5em 0} td,th{border:1px solid #ddd;padding:.25em .6em;
-font-size:.9em;text-align:left} figure{display:inline-block;margin:.5em;vertical-align:top}
-figure img{max-width:560px;border:1px solid #eee} figcaption{font-size:.85em;color:#555}
-code{background:#f4f4f4;padding:0 .2em} h3{margin-top:1.2em}
-"""
-
-
 def _page(
     store: Any, index: int, sections: list[Section], timeline: str = "", extras: str = ""
 ) -> str:
-    e = html.escape
+    from markupsafe import Markup
+
+    from volviz.report.templates import render
+
     prov = store.provenance
-    parts = [
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>volviz report: {e(store.path.name)}</title><style>{CSS}</style></head><body>",
-        f"<h1>volviz report: <code>{e(store.path.name)}</code></h1>",
-        f"<p>model <b>{e(str(prov.get('model', '')))}</b>, "
-        f"weights {e(str(prov.get('weights', '')))}"
-        f"; {store.n_images} images; shown: image {index} "
-        f"(<b>{e(store.inputs[index]['name'])}</b>). Written "
-        f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}.</p>",
-        _predictions_table(store),
-        "<p>Axes in every 3D view and voxel file: x = column, y = row, z = channel. "
-        "Stored activations are raw; pictures use display normalization.</p>",
-        timeline,  # "Training over time", only for stores written by volviz.track
-    ]
-    for s in sections:
-        shape = "x".join(map(str, s.shape))
-        parts.append(f"<h2 id='{e(s.layer)}'>{e(s.layer)} <small>({shape})</small></h2>")
-        rows = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in s.rows)
-        parts.append(f"<table>{rows}</table>")
-        for caption, src in s.figures:
-            parts.append(
-                f"<figure><img src='{e(src)}' alt='{e(caption)}'>"
-                f"<figcaption>{e(caption)}</figcaption></figure>"
-            )
-        links = " | ".join(f"<a href='{e(href)}'>{e(label)}</a>" for label, href in s.links)
-        parts.append(f"<p>Downloads: {links}</p>")
-    parts.append(extras)  # gradients, comparisons, attributions, when the store has them
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return render(
+        "page",
+        name=store.path.name,
+        model=str(prov.get("model", "")),
+        weights=str(prov.get("weights", "")),
+        n_images=store.n_images,
+        index=index,
+        image=store.inputs[index]["name"],
+        written=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        predictions=_predictions(store),
+        # Built by the sections' own code (timeline.py, results.py), escaped there.
+        timeline=Markup(timeline),
+        extras=Markup(extras),
+        sections=sections,
+    )
 
 
-def _predictions_table(store: Any) -> str:
+def _predictions(store: Any) -> list[tuple[int, str, str]]:
+    """Rows of (index, image name, top-5 text); empty when the store has no predictions."""
     preds = store.predictions()
     if preds is None:
-        return ""
-    e = html.escape
+        return []
     names = preds.get("class_names")
     rows = []
     for i, record in enumerate(store.inputs):
@@ -265,6 +294,5 @@ def _predictions_table(store: Any) -> str:
             f"{int(c)} {names[int(c)] if names is not None else ''} ({p:.2f})"
             for c, p in zip(preds["top_index"][i], preds["top_prob"][i], strict=True)
         )
-        rows.append(f"<tr><td>{i}</td><td>{e(record['name'])}</td><td>{e(top)}</td></tr>")
-    head = "<tr><th>#</th><th>image</th><th>top-5 (probability)</th></tr>"
-    return f"<table>{head}{''.join(rows)}</table>"
+        rows.append((i, record["name"], top))
+    return rows

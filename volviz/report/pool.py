@@ -1,0 +1,69 @@
+"""Worker processes for the report: its layers' work spread over the cores.
+
+Workers come from a forkserver (spawn where there is none): never forked from a process
+that has loaded torch and its threads, and never importing torchvision after a VTK render
+(../DESIGN.md: that segfaults). The forkserver imports :mod:`volviz.report.layers` once, so
+each worker starts with numpy, matplotlib, VTK and the ordering code already loaded. With
+one job everything runs in the calling process, in submission order.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
+
+PRELOAD = ["volviz.report.layers"]
+
+
+def default_jobs() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+class WorkPool:
+    """``submit(fn, *args)`` to worker processes (``jobs`` > 1) or inline (``jobs`` = 1).
+
+    Use as a context manager: leaving it waits for running work and drops queued work
+    (on an error, nothing more is started).
+    """
+
+    def __init__(self, jobs: int | None = None) -> None:
+        self.jobs = max(1, jobs if jobs is not None else default_jobs())
+        self._executor: ProcessPoolExecutor | None = None
+        if self.jobs > 1:
+            self._executor = ProcessPoolExecutor(self.jobs, mp_context=_context())
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
+        if self._executor is not None:
+            return self._executor.submit(fn, *args, **kwargs)
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # delivered by result(), as from a worker
+            future.set_exception(exc)
+        return future
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def __enter__(self) -> WorkPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD)
+        return ctx
+    return multiprocessing.get_context("spawn")

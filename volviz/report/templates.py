@@ -1,0 +1,63 @@
+"""The report's HTML, as jinja2 templates with autoescaping: every value is escaped unless
+it is markup built by another template (``Markup``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import DictLoader, Environment, StrictUndefined
+from markupsafe import Markup
+
+CSS = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
+h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.5em 0} td,th{border:1px solid #ddd;padding:.25em .6em;
+font-size:.9em;text-align:left} figure{display:inline-block;margin:.5em;vertical-align:top}
+figure img{max-width:560px;border:1px solid #eee} figcaption{font-size:.85em;color:#555}
+code{background:#f4f4f4;padding:0 .2em} h3{margin-top:1.2em}
+"""
+
+FIGURE = """{% macro figure(src, caption) -%}
+<figure><img src="{{ src }}" alt="{{ caption }}"><figcaption>{{ caption }}</figcaption></figure>
+{%- endmacro %}"""
+
+PAGE = """{% from "figure" import figure -%}
+<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>volviz report: {{ name }}</title><style>{{ css }}</style></head><body>
+<h1>volviz report: <code>{{ name }}</code></h1>
+<p>model <b>{{ model }}</b>, weights {{ weights }}; {{ n_images }} images; shown: image {{ index }}
+(<b>{{ image }}</b>). Written {{ written }}.</p>
+{% if predictions %}<table><tr><th>#</th><th>image</th><th>top-5 (probability)</th></tr>
+{% for i, image, top in predictions -%}
+<tr><td>{{ i }}</td><td>{{ image }}</td><td>{{ top }}</td></tr>
+{% endfor %}</table>{% endif %}
+<p>Axes in every 3D view and voxel file: x = column, y = row, z = channel. Stored activations
+are raw; pictures use display normalization.</p>
+{{ timeline }}
+{% for s in sections %}
+<h2 id="{{ s.layer }}">{{ s.layer }} <small>({{ s.shape | join("x") }})</small></h2>
+<table>{% for k, v in s.rows %}<tr><th>{{ k }}</th><td>{{ v }}</td></tr>{% endfor %}</table>
+{% for caption, src in s.figures %}{{ figure(src, caption) }}
+{% endfor %}<p>Downloads: {% for label, href in s.links %}{% if not loop.first %} | {% endif %}
+<a href="{{ href }}">{{ label }}</a>{% endfor %}</p>
+{% endfor %}
+{{ extras }}
+</body></html>
+"""
+
+_ENV = Environment(
+    loader=DictLoader({"figure": FIGURE, "page": PAGE}),
+    autoescape=True,
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
+def render(template: str, **values: Any) -> Markup:
+    """``template`` filled with ``values`` (escaped), as markup for an outer template."""
+    return Markup(_ENV.get_template(template).render(css=Markup(CSS), **values))
+
+
+def from_string(source: str, **values: Any) -> Markup:
+    """A small template (with the ``figure`` macro available), filled and escaped."""
+    return Markup(_ENV.from_string('{% from "figure" import figure %}' + source).render(**values))
