@@ -70,12 +70,12 @@ def test_weight_reductions():
     np.testing.assert_allclose(reduce_input_channels(w, "sum"), [[[4.0, 2.0]]])
     np.testing.assert_allclose(reduce_input_channels(w, "abs"), [[[4.0, 6.0]]])
     np.testing.assert_allclose(reduce_input_channels(w, "l2"), [[[np.sqrt(10), np.sqrt(20)]]])
-    with pytest.raises(VolvizError, match="--reduce 'max'"):
+    with pytest.raises(VolvizError, match="reduce='max' is not one of"):
         reduce_input_channels(w, "max")
     assert as_volume(np.zeros((2, 3, 4))).shape == (2, 3, 4)
     assert as_volume(np.zeros((5, 2, 3, 4)), index=1).shape == (2, 3, 4)  # (N, C, H, W)
     assert as_volume(np.zeros((5, 6, 3, 4, 4)), index=0).shape == (6, 4, 4)
-    with pytest.raises(VolvizError, match="pick one with --image"):
+    with pytest.raises(VolvizError, match=r"pick one sample with index=0"):
         as_volume(np.zeros((5, 6, 3, 4, 4)))
     with pytest.raises(VolvizError, match="expected \\(C, H, W\\)"):
         as_volume(np.zeros((3, 4)))
@@ -88,7 +88,7 @@ def test_load_npy_reads_cnnvis_gradients(tmp_path):
     raw = np.load(path / "conv1_pembroke.npy")
     np.testing.assert_allclose(volume, raw.sum(axis=1), rtol=1e-6)
     (tmp_path / "bad.npy").write_bytes(b"nope")
-    with pytest.raises(VolvizError, match="--npy '.*bad.npy' is not a readable"):
+    with pytest.raises(VolvizError, match="path='.*bad.npy' is not a readable"):
         load_npy(tmp_path / "bad.npy")
 
 

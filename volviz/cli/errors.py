@@ -132,6 +132,36 @@ class _Context(click.Context):
         self.meta[_CONTEXT] = self
 
 
+def _count_verbose(ctx: click.Context, _param: click.Parameter, value: int) -> None:
+    if value and isinstance(ctx.obj, dict):
+        ctx.obj["verbose"] = ctx.obj.get("verbose", 0) + value
+
+
+def _set_quiet(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and isinstance(ctx.obj, dict):
+        ctx.obj["quiet"] = True
+
+
+def _global_options() -> list[click.Option]:
+    """``-v``/``-q`` of the ``volviz`` group, also accepted after the subcommand."""
+    return [
+        click.Option(
+            ["-v", "--verbose"],
+            count=True,
+            expose_value=False,
+            callback=_count_verbose,
+            help="More output (as volviz -v).",
+        ),
+        click.Option(
+            ["-q", "--quiet"],
+            is_flag=True,
+            expose_value=False,
+            callback=_set_quiet,
+            help="No progress or informational lines (as volviz -q).",
+        ),
+    ]
+
+
 class VolvizGroup(click.Group):
     """A click group that turns protocol errors into one ``Error: ...`` line in option words.
 
@@ -145,13 +175,24 @@ class VolvizGroup(click.Group):
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None and command.context_class is click.Context:
             command.context_class = _Context
+            command.params.extend(_global_options())
         return name, command, rest
 
     def invoke(self, ctx: click.Context) -> Any:
+        import time
+
         from volviz.errors import VolvizError
 
+        start = time.perf_counter()
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            if ctx.parent is None:  # the top group: the whole command, once
+                from volviz.cli.verbose import detail
+
+                inner = ctx.meta.get(_CONTEXT)
+                name = inner.command_path if inner is not None else "volviz"
+                detail(ctx, f"{name}: {time.perf_counter() - start:.2f} s in all")
+            return result
         except VolvizError as exc:
             raise click.ClickException(cli_message(exc, ctx.meta.get(_CONTEXT))) from None
         except ValueError as exc:

@@ -7,12 +7,15 @@ from typing import Any
 
 import click
 
+from volviz.cli.errors import api_names
 from volviz.cli.options import force_option, info_line
+from volviz.cli.verbose import detail, file_detail, stage
 
 SCENES = ("volume", "threshold", "isosurface", "slices", "channel", "stack", "compare")
 OUT_SUFFIXES = (".png", ".gif", ".mp4", ".html")
 
 
+@api_names(path="npys", dataset="datasets", image="images", index="images", layer="layers")
 @click.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @click.option("--scene", type=click.Choice(SCENES), default="volume", show_default=True)
@@ -100,6 +103,7 @@ def render(ctx: click.Context, file: str | None, out: str, force: bool, **opts: 
     """
     from volviz.render.volume import Style
     from volviz.store.views import parse_spacing
+    from volviz.store.writer import check_target
 
     target = Path(out)
     suffix = target.suffix.lower()
@@ -107,8 +111,7 @@ def render(ctx: click.Context, file: str | None, out: str, force: bool, **opts: 
         raise click.BadParameter(
             f"{out!r} must end in {', '.join(OUT_SUFFIXES)}", param_hint="--out"
         )
-    if target.exists() and not force:
-        raise click.ClickException(f"output {out!r} exists; pass --force to replace it")
+    check_target(target, force=force)  # before any work: nothing rendered in vain
     signed = bool(opts["npys"] or opts["datasets"])
     signed |= opts["over_time"] and opts["series"] != "activations"
     norm = opts["normalize"] or ("symmetric" if signed else "percentile")
@@ -120,11 +123,22 @@ def render(ctx: click.Context, file: str | None, out: str, force: bool, **opts: 
         opacity_scale=opts["opacity_scale"],
         spacing=parse_spacing(opts["spacing"]),
         window_size=_parse_size(opts["size"]),
+        quantity=_quantity(opts),
+    )
+    detail(
+        ctx,
+        f"  scene {opts['scene']}, {style.window_size[0]}x{style.window_size[1]} px, "
+        f"display {norm}, colour map {style.cmap}, opacity {style.preset}",
     )
     if opts["over_time"]:
-        _render_time(ctx, file, target, opts, style)
+        with stage(ctx, "read, build and write the time series"):
+            _render_time(ctx, file, target, opts, style)
     else:
-        _write(_build(file, opts, style), target, suffix, opts)
+        with stage(ctx, "read the data and build the scene"):
+            plotter = _build(file, opts, style)
+        with stage(ctx, f"draw and write {suffix[1:].upper()}"):
+            _write(plotter, target, suffix, opts)
+    file_detail(ctx, target)
     info_line(ctx, f"wrote {out}")
 
 
@@ -174,6 +188,17 @@ def _render_time(
         animate.write_time_animation(scene, target, fps=fps)
 
 
+def _quantity(opts: dict[str, Any]) -> str:
+    """What the colour bar's values are: activations of a store, else gradients or weights."""
+    if opts["over_time"]:
+        names = {"weight": "weight", "weight_grad": "weight gradient"}
+        return names.get(opts["series"], "activation")
+    sources = " ".join(map(str, (*opts["npys"], *opts["datasets"]))).lower()
+    if not sources:
+        return "activation"
+    return "gradient" if "grad" in sources else "weight" if "weight" in sources else "value"
+
+
 def _given(ctx: click.Context, name: str) -> bool:
     return ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
 
@@ -191,7 +216,23 @@ def _build(file: str | None, opts: dict[str, Any], style: Any) -> Any:
     from volviz.store import Store
 
     with Store(file) as store:
+        _warn_no_clusters(store, opts)
         return scene_plotter(store, spec, style)
+
+
+def _warn_no_clusters(store: Any, opts: dict[str, Any]) -> None:
+    """``--gap``/``--bands`` separate clusters: say so when the ordering has none."""
+    if not opts["ordering"] or not (opts["gap"] or opts["bands"]):
+        return
+    for layer in opts["layers"]:
+        stored = store.ordering(layer, opts["ordering"])
+        if len(stored.boundaries) == 0:
+            click.echo(
+                f"Warning: ordering {opts['ordering']!r} of layer {layer!r} ({stored.method}) "
+                "has no clusters, so --gap and --bands draw nothing; order with a clustering "
+                "method (kmeans-row, or olo with --param n_clusters=N) to separate them",
+                err=True,
+            )
 
 
 def _write(plotter: Any, target: Path, suffix: str, opts: dict[str, Any]) -> None:

@@ -34,7 +34,29 @@ def panel(plotter: pv.Plotter, index: int = 0) -> Panel:
     return panels.setdefault(index, Panel())  # type: ignore[no-any-return]
 
 
-def scalar_bar_args(title: str) -> dict[str, Any]:
+def bar_labels(limits: tuple[float, float]) -> dict[float, str]:
+    """Scalar-bar labels in data units: display 0, 0.5 and 1 are the data values ``limits`` map."""
+    lo, hi = limits
+    return {0.0: f"{lo:.3g}", 0.5: f"{(lo + hi) / 2:.3g}", 1.0: f"{hi:.3g}"}
+
+
+def scalar_bar_args(
+    title: str, limits: tuple[float, float] | None = None, *, below: bool = False
+) -> dict[str, Any]:
+    """A vertical bar right of the panel (``below``: a horizontal one under the volume, for
+    narrow side-by-side panels); with ``limits`` (the data range shown as 0..1) its labels are
+    data values (pass ``annotations=bar_labels(limits)`` to the add call too)."""
+    if limits is not None:
+        return {**scalar_bar_args(title, below=below), "n_labels": 0}
+    if below:
+        return {
+            **scalar_bar_args(title),
+            "vertical": False,
+            "position_x": 0.2,
+            "position_y": 0.12,
+            "width": 0.6,
+            "height": 0.09,
+        }
     return {
         "title": title,
         "color": "white",
@@ -48,6 +70,17 @@ def scalar_bar_args(title: str) -> dict[str, Any]:
         "n_labels": 3,
         "fmt": "%.2f",
     }
+
+
+def bar_kwargs(title: str, limits: tuple[float, float] | None) -> dict[str, Any]:
+    """``scalar_bar_args`` and ``annotations`` for an add call whose colours span display 0..1.
+
+    ``limits`` is the data range shown as 0..1 (labels in data units); ``None`` (per-channel
+    scaling) keeps 0..1 labels and says so in the title.
+    """
+    if limits is None:
+        return {"scalar_bar_args": scalar_bar_args(f"{title} (display 0..1)")}
+    return {"scalar_bar_args": scalar_bar_args(title, limits), "annotations": bar_labels(limits)}
 
 
 def label_axes(

@@ -88,13 +88,18 @@ def compare_plotter(
         plotter.subplot(0, i)
         plotter.set_background("#15171c")
         lims = limits if look is style else None
+        if lims is None:
+            lims = display_range([volume], look.normalization)
         shown, label = normalize(volume, look.normalization, limits=lims)
         fill = 0.5 if look.normalization == "symmetric" else 0.0
         arranged = arrange(shown, order, fill=fill)
         spacing = look.spacing or auto_spacing(arranged.volume.shape)
         grid = to_image_data(arranged.volume, spacing, "activation")
-        bar = "a - b" if look is not style else ("activation" if i == 0 else None)
-        add_volume(plotter, grid, look, bar_title=bar)
+        # One bar for the shared range (first panel), one per panel otherwise; the difference
+        # panel always has its own diverging bar.
+        own = look is not style or limits is None
+        bar = "a - b" if look is not style else (style.quantity if own or i == 0 else None)
+        add_volume(plotter, grid, look, bar_title=bar, limits=lims, bar_below=True)
         label_axes(plotter, grid, arranged.volume.shape, channel_title=arranged.axis_title)
         add_titles(plotter, name, f"display: {label}")
         map_camera(plotter)

@@ -56,22 +56,54 @@ def _colorscale(lookup_table: Any, n: int = 11) -> list[list[Any]]:
     return out
 
 
-def _pool(volume: np.ndarray, factors: tuple[int, int, int]) -> np.ndarray:
-    """Block maximum over ``factors`` (fz, fy, fx); edges padded by repetition."""
+def _pool(
+    volume: np.ndarray, factors: tuple[int, int, int], centre: float | None = None
+) -> np.ndarray:
+    """Block maximum over ``factors`` (fz, fy, fx); edges padded by repetition.
+
+    With ``centre`` (signed data: the display value of 0, e.g. 0.5) each block keeps its value
+    farthest from ``centre`` on either side, so negative extremes survive as well as positive.
+    """
     if factors == (1, 1, 1):
         return volume
     pad = [(0, -n % f) for n, f in zip(volume.shape, factors, strict=True)]
     v = np.pad(volume, pad, mode="edge")
     c, h, w = (n // f for n, f in zip(v.shape, factors, strict=True))
     fz, fy, fx = factors
-    return v.reshape(c, fz, h, fy, w, fx).max(axis=(1, 3, 5))
+    blocks = v.reshape(c, fz, h, fy, w, fx).transpose(0, 2, 4, 1, 3, 5).reshape(c, h, w, -1)
+    if centre is None:
+        return blocks.max(axis=-1)
+    pick = np.abs(blocks - centre).argmax(axis=-1)
+    return np.take_along_axis(blocks, pick[..., None], axis=-1)[..., 0]
 
 
 def _factors(shape: tuple[int, ...], f: int) -> tuple[int, int, int]:
     return tuple(min(f, max(1, n // 4)) for n in shape)  # type: ignore[return-value]
 
 
-def _volume_trace(actor: pv.Volume, f: int, first: bool) -> Any:
+def _colorbar(grid: pv.ImageData, domain: Sequence[float]) -> dict[str, Any]:
+    """A horizontal colour bar under the panel, labelled in data units where known."""
+    fields = grid.field_data
+    title = str(fields["bar_title"][0]) if "bar_title" in fields else "display"
+    text = ["0", "0.5", "1"]
+    if "display_limits" in fields:
+        lo, hi = (float(x) for x in fields["display_limits"])
+        text = [f"{lo:.3g}", f"{(lo + hi) / 2:.3g}", f"{hi:.3g}"]
+    return {
+        "title": {"text": title, "side": "top"},
+        "orientation": "h",
+        "x": (domain[0] + domain[1]) / 2,
+        "xanchor": "center",
+        "y": 0.06,
+        "yanchor": "bottom",
+        "len": 0.6 * (domain[1] - domain[0]),
+        "thickness": 12,
+        "tickvals": [0, 127.5, 255],
+        "ticktext": text,
+    }
+
+
+def _volume_trace(actor: pv.Volume, f: int, first: bool, domain: Sequence[float]) -> Any:
     import plotly.graph_objects as go
 
     grid = actor.mapper.dataset
@@ -82,7 +114,9 @@ def _volume_trace(actor: pv.Volume, f: int, first: bool) -> Any:
     origin = (
         np.array(grid.origin)[::-1] + (np.array(factors) - 1) / 2 * np.array(grid.spacing)[::-1]
     )
-    small = to_image_data(_pool(values, factors), tuple(spacing), name, origin=tuple(origin))
+    signed = "display_signed" in grid.field_data and bool(grid.field_data["display_signed"][0])
+    pooled = _pool(values, factors, centre=0.5 if signed else None)
+    small = to_image_data(pooled, tuple(spacing), name, origin=tuple(origin))
     opacity = actor.prop.GetScalarOpacity()
     xs = np.linspace(0.0, 1.0, 11)
     curve = np.array([opacity.GetValue(x) for x in xs])
@@ -105,13 +139,9 @@ def _volume_trace(actor: pv.Volume, f: int, first: bool) -> Any:
         colorscale=_colorscale(actor.prop.GetRGBTransferFunction(0)),
         surface_count=VOLUME_SURFACES,
         caps={"x_show": False, "y_show": False, "z_show": False},
-        showscale=first,
-        colorbar={
-            "title": {"text": "display"},
-            "len": 0.5,
-            "tickvals": [0, 127.5, 255],
-            "ticktext": ["0", "0.5", "1"],
-        },
+        # Every volume that has a bar in the PNG (a signed panel always has its own) gets one.
+        showscale=first or "bar_title" in grid.field_data,
+        colorbar=_colorbar(grid, domain),
         hoverinfo="skip",
     )
 
@@ -171,12 +201,13 @@ def _mesh_traces(actor: pv.Actor) -> list[Any]:
     return out
 
 
-def _scene_layout(renderer: Any, record: Panel) -> dict[str, Any]:
+def _scene_layout(renderer: Any, record: Panel, zoom: float = 1.0) -> dict[str, Any]:
+    """``zoom`` > 1 moves the eye back (narrow side-by-side panels would crop the volume)."""
     cam = renderer.camera
     direction = np.subtract(cam.position, cam.focal_point)
     unit = direction / np.linalg.norm(direction)
     flat = abs(unit[2]) > 0.99  # looking straight at the maps (channel view)
-    eye = unit * (1.2 if flat else 1.9)
+    eye = unit * (1.2 if flat else 1.9) * zoom
     axes = {}
     for key, title, ticks in zip(
         ("xaxis", "yaxis", "zaxis"), record.axis_titles, record.ticks or [([], [])] * 3, strict=True
@@ -201,6 +232,12 @@ def _scene_layout(renderer: Any, record: Panel) -> dict[str, Any]:
         },
         **axes,
     }
+
+
+def _wrap(title: str) -> str:
+    """A panel title on at most two lines, broken at its last double space."""
+    head, sep, tail = title.rpartition("  ")
+    return f"{head}<br>{tail}" if sep else title
 
 
 def _budget(plotter: pv.Plotter, max_points: int) -> int:
@@ -241,15 +278,19 @@ def plotter_to_figure(plotter: pv.Plotter, *, max_points: int = HTML_MAX_POINTS)
         rows=1,
         cols=n,
         specs=[[{"type": "scene"}] * n],
-        subplot_titles=[r.title for r in records] if n > 1 else None,
+        # Titles wrap at their double spaces: side by side they would overlap.
+        subplot_titles=[_wrap(r.title) for r in records] if n > 1 else None,
         horizontal_spacing=0.02,
     )
+    for annotation in fig.layout.annotations:
+        annotation.font = {"size": 12}
     f = _budget(plotter, max_points)
     first = True
     for i, (renderer, record) in enumerate(zip(plotter.renderers, records, strict=True)):
         for actor in renderer.actors.values():
             if isinstance(actor, pv.Volume):
-                fig.add_trace(_volume_trace(actor, f, first), row=1, col=i + 1)
+                domain = fig.layout[f"scene{i + 1 if i else ''}"].domain.x
+                fig.add_trace(_volume_trace(actor, f, first, domain), row=1, col=i + 1)
                 first = False
             elif isinstance(actor, pv.Actor) and getattr(actor.mapper, "dataset", None):
                 for trace in _mesh_traces(actor):
@@ -270,7 +311,10 @@ def plotter_to_figure(plotter: pv.Plotter, *, max_points: int = HTML_MAX_POINTS)
                 row=1,
                 col=i + 1,
             )
-        fig.update_layout({f"scene{i + 1 if i else ''}": _scene_layout(renderer, record)})
+        layout = _scene_layout(renderer, record, zoom=1.0 if n == 1 else 1.35)
+        # The scene above its colour bar and the footnote, below the (two-line) titles.
+        domain = {"x": list(fig.layout[f"scene{i + 1 if i else ''}"].domain.x), "y": [0.2, 0.9]}
+        fig.update_layout({f"scene{i + 1 if i else ''}": {**layout, "domain": domain}})
     notes = [r.note for r in records if r.note]
     if f > 1:
         notes.append(f"HTML: volumes max-pooled by up to {f} per axis")
@@ -278,7 +322,8 @@ def plotter_to_figure(plotter: pv.Plotter, *, max_points: int = HTML_MAX_POINTS)
         title={"text": records[0].title if n == 1 else ""},
         paper_bgcolor=BACKGROUND,
         font={"color": "white"},
-        margin={"l": 0, "r": 0, "t": 40, "b": 30},
+        margin={"l": 0, "r": 0, "t": 40 if n == 1 else 60, "b": 30},
+        height=None if n == 1 else 520,
         showlegend=False,
         annotations=[
             *fig.layout.annotations,
@@ -344,7 +389,7 @@ def time_figure(scene: TimeScene, *, indices: Sequence[int] | None = None) -> An
     values = []
     for t in picks:
         scene.show(t)
-        values.append(_volume_trace(actor, f, True).value)
+        values.append(_volume_trace(actor, f, True, (0.0, 1.0)).value)
     # The page opens on the newest record (the trained state); play runs from the first.
     scene.show(picks[-1])
     fig = plotter_to_figure(scene.plotter, max_points=budget)

@@ -37,6 +37,6 @@ def dataset_volume(
     """
     node = store.file.get(path)
     if node is None or not hasattr(node, "shape"):
-        msg = f"--dataset {path!r} is not a dataset in {store.path.name}"
-        raise StoreError(msg)
-    return as_volume(node[()], reduce=reduce, index=image, name=f"--dataset {path!r}")
+        msg = f"is not a dataset in {store.path.name}"
+        raise StoreError(msg, param="dataset", value=path)
+    return as_volume(node[()], reduce=reduce, index=image, param="dataset", value=path)

@@ -11,6 +11,7 @@ import numpy as np
 import pyvista as pv
 
 from volviz.errors import VolvizError
+from volviz.render.annotate import bar_kwargs
 from volviz.render.ordered import Arranged, ChannelOrder, arrange
 from volviz.render.volume import (
     Style,
@@ -22,7 +23,7 @@ from volviz.render.volume import (
     scalar_bar_args,
     to_image_data,
 )
-from volviz.store.views import auto_spacing, normalize
+from volviz.store.views import auto_spacing, display_range, normalize
 
 DEFAULT_PERCENTILE = 95.0
 
@@ -49,14 +50,18 @@ def threshold_level(
 
 def _prepare(
     volume: np.ndarray, style: Style, order: ChannelOrder | None, gap: int
-) -> tuple[Arranged, np.ndarray, pv.ImageData, str]:
-    """Display-scale, arrange, and grid (cells) the volume; raw values kept as ``raw``."""
-    shown, label = normalize(volume, style.normalization)
+) -> tuple[Arranged, np.ndarray, pv.ImageData, str, tuple[float, float] | None]:
+    """Display-scale, arrange, and grid (cells) the volume; raw values kept as ``raw``.
+
+    Also returns the data range shown as display 0..1 (None: per-channel scaling).
+    """
+    limits = display_range([volume], style.normalization)
+    shown, label = normalize(volume, style.normalization, limits=limits)
     arranged = arrange(shown, order, gap=gap)
     raw = arrange(np.asarray(volume, np.float32), order, gap=gap, fill=np.nan).volume
     spacing = style.spacing or auto_spacing(arranged.volume.shape)
     grid = to_image_data(arranged.volume, spacing, "activation", cells=True, extra={"raw": raw})
-    return arranged, raw, grid, label
+    return arranged, raw, grid, label, limits
 
 
 def threshold_plotter(
@@ -84,7 +89,7 @@ def threshold_plotter(
     """
     style = style or Style()
     cut, how = threshold_level(volume, level=level, percentile=percentile)
-    arranged, raw, grid, label = _prepare(volume, style, order, gap)
+    arranged, raw, grid, label, limits = _prepare(volume, style, order, gap)
     plotter = new_plotter(style)
     if smooth:
         points = grid.cell_data_to_point_data()
@@ -109,7 +114,7 @@ def threshold_plotter(
                 scalars="activation",
                 cmap=style.cmap,
                 clim=(0.0, 1.0),
-                scalar_bar_args=scalar_bar_args("activation"),
+                **bar_kwargs(style.quantity, limits),
             )
     count = int(np.count_nonzero(raw >= cut))
     note = f"{kind} >= {how}: {count} of {volume.size} voxels; colour: {label}"
@@ -143,7 +148,7 @@ def slices_plotter(
     ``channel`` is an original channel index, also when ``order`` shows another order.
     """
     style = style or Style()
-    arranged, _, grid, label = _prepare(volume, style, order, gap)
+    arranged, _, grid, label, limits = _prepare(volume, style, order, gap)
     c, h, w = volume.shape
     z = arranged.slice_of(slice_index(channel, c, "channel"))
     y, x = slice_index(row, h, "row"), slice_index(column, w, "column")
@@ -157,7 +162,7 @@ def slices_plotter(
         cmap=style.cmap,
         clim=(0.0, 1.0),
         lighting=False,
-        scalar_bar_args=scalar_bar_args("activation"),
+        **bar_kwargs(style.quantity, limits),
     )
     note = f"slices: channel {arranged.channel_at[z]}, row {y}, column {x}; display: {label}"
     return finish_scene(plotter, arranged, grid, title, note, bands=bands, outline=True)
@@ -179,7 +184,8 @@ def channel_plotter(
     style = style or Style()
     c = volume.shape[0]
     index = slice_index(channel, c, "channel")
-    shown, label = normalize(volume, style.normalization)
+    limits = display_range([volume], style.normalization)
+    shown, label = normalize(volume, style.normalization, limits=limits)
     where = ""
     if order is not None:
         where = f", position {arrange(shown, order).slice_of(index)} in {order.name}"
@@ -192,7 +198,7 @@ def channel_plotter(
         cmap=style.cmap,
         clim=(0.0, 1.0),
         lighting=False,
-        scalar_bar_args=scalar_bar_args("activation"),
+        **bar_kwargs(style.quantity, limits),
     )
     label_axes(plotter, grid, one.shape, show_z=False)
     text = f"channel {index} of {c}{where}" + (f"  {title}" if title else "")

@@ -112,7 +112,8 @@ def stack_plotter(
         shown, _ = normalize(volume, style.normalization)
         grid = to_image_data(shown, place.spacing, "activation", origin=place.origin)
         grids.append(grid)
-        actors.append(add_volume(plotter, grid, style, bar_title="activation" if i == 0 else None))
+        bar = style.quantity if i == 0 else None  # each layer has its own range: display 0..1
+        actors.append(add_volume(plotter, grid, style, bar_title=bar))
         x0, x1, y0, _, z0, _ = grid.bounds
         points.append(((x0 + x1) / 2, y0, z0))
         shape = "x".join(map(str, volume.shape))

@@ -24,6 +24,7 @@ from volviz.render import guard_triton
 from volviz.render.annotate import (
     BACKGROUND,
     add_titles,
+    bar_labels,
     label_axes,
     map_camera,
     scalar_bar_args,
@@ -32,6 +33,7 @@ from volviz.render.ordered import Arranged, ChannelOrder, arrange, band_meshes
 from volviz.render.transfer import RAMP, opacity_curve
 from volviz.store.views import (  # display scaling and box shape: numpy, shared with exports
     auto_spacing,
+    display_range,
     normalize,
 )
 
@@ -53,6 +55,7 @@ class Style:
     spacing: tuple[float, float, float] | None = None
     window_size: tuple[int, int] = (800, 600)
     off_screen: bool = True
+    quantity: str = "activation"  # what the values are: the colour bar's title
 
 
 @dataclass(frozen=True)
@@ -93,11 +96,9 @@ def to_image_data(
     dims, step, corner = vtk_geometry(volume.shape, spacing, origin)
     if cells:
         corner = tuple(o - s / 2 for o, s in zip(corner, step, strict=True))  # type: ignore[assignment]
-        grid = pv.ImageData(dimensions=(w + 1, h + 1, c + 1), spacing=step, origin=corner)
-    else:
-        grid = pv.ImageData(dimensions=(w, h, c), spacing=step, origin=corner)
+        dims = (dims[0] + 1, dims[1] + 1, dims[2] + 1)
+    grid = pv.ImageData(dimensions=dims, spacing=step, origin=corner)
     data = grid.cell_data if cells else grid.point_data
-    # C-order ravel makes x (column) fastest and z (channel) slowest, as VTK expects.
     for key, array in {name: volume, **(extra or {})}.items():
         if array.shape != volume.shape:
             msg = f"array {key!r} has shape {array.shape}, expected {volume.shape}"
@@ -108,7 +109,6 @@ def to_image_data(
 
 def from_image_data(grid: pv.ImageData, name: str) -> np.ndarray:
     """The inverse of ``to_image_data``: point (or cell) array ``name`` as (C, H, W)."""
-    w, h, c = grid.dimensions
     if name in grid.cell_data and name not in grid.point_data:
         w, h, c = grid.dimensions
         return volume_from_values(grid.cell_data[name], (w - 1, h - 1, c - 1))
@@ -154,9 +154,23 @@ def add_volume(
     bar_title: str | None = "activation",
     floor: float = 0.0,
     name: str | None = None,
+    limits: tuple[float, float] | None = None,
+    bar_below: bool = False,
 ) -> pv.Volume:
-    """Add ``grid`` (display values 0..1) as a ray-cast volume with locked sampling."""
+    """Add ``grid`` (display values 0..1) as a ray-cast volume with locked sampling.
+
+    ``limits`` is the data range that display 0..1 stands for: the bar is labelled with data
+    values (without it, e.g. per-channel scaling, the bar says "display 0..1").
+    """
     bar = bar_title is not None
+    if bar and limits is None:
+        bar_title = f"{bar_title} (display 0..1)"
+    # What the HTML page needs to reduce and label this volume as the PNG does.
+    grid.field_data["display_signed"] = np.array([style.normalization == "symmetric"])
+    if limits is not None:
+        grid.field_data["display_limits"] = np.array(limits, dtype=np.float64)
+    if bar:
+        grid.field_data["bar_title"] = np.array([bar_title])
     actor = plotter.add_volume(
         grid,
         scalars=scalars,
@@ -166,7 +180,8 @@ def add_volume(
         # The GPU ray caster directly: `smart` re-picks its own sampling and ignores ours.
         mapper="gpu",
         show_scalar_bar=bar,
-        scalar_bar_args=scalar_bar_args(bar_title or "") if bar else None,
+        scalar_bar_args=scalar_bar_args(bar_title or "", limits, below=bar_below) if bar else None,
+        annotations=bar_labels(limits) if bar and limits is not None else None,
         name=name,
     )
     # The bar shows colours only; opacity lives in the volume property.
@@ -218,13 +233,14 @@ def volume_plotter(
         :mod:`volviz.render.still`); default: a new one.
     """
     style = dataclasses.replace(style or Style(), **_style_overrides(overrides))
-    shown, label = normalize(volume, style.normalization)
+    limits = display_range([volume], style.normalization)
+    shown, label = normalize(volume, style.normalization, limits=limits)
     fill = 0.5 if style.normalization == "symmetric" else 0.0
     arranged = arrange(shown, order, gap=gap, fill=fill)
     spacing = style.spacing or auto_spacing(arranged.volume.shape)
     grid = to_image_data(arranged.volume, spacing, name="activation")
     plotter = new_plotter(style) if plotter is None else plotter
-    add_volume(plotter, grid, style)
+    add_volume(plotter, grid, style, bar_title=style.quantity, limits=limits)
     return finish_scene(plotter, arranged, grid, title, f"display: {label}", bands=bands)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from volviz.errors import VolvizError
+from volviz.errors import MISSING, VolvizError
 
 REDUCTIONS = ("sum", "abs", "l2")
 
@@ -40,34 +40,58 @@ def reduce_input_channels(weights: np.ndarray, how: str = "sum") -> np.ndarray:
     elif how == "l2":
         out = np.sqrt((w * w).sum(axis=1))
     else:
-        msg = f"--reduce {how!r} is not one of {', '.join(REDUCTIONS)}"
-        raise VolvizError(msg)
+        msg = f"is not one of {', '.join(REDUCTIONS)}"
+        raise VolvizError(msg, param="reduce", value=how)
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
 def as_volume(
-    array: np.ndarray, *, reduce: str = "sum", index: int | None = None, name: str = "array"
+    array: np.ndarray,
+    *,
+    reduce: str = "sum",
+    index: int | None = None,
+    param: str = "array",
+    value: object = MISSING,
 ) -> np.ndarray:
-    """A (C, H, W) volume from an array of 3 to 5 dimensions.
+    """A (C, H, W) volume from an array of 3 to 5 dimensions; NaN and inf are refused.
 
     (C, H, W) is taken as is; (O, I, kh, kw) is reduced over I. With ``index``, a 4-D array
     is (N, C, H, W) and a 5-D one (N, O, I, kh, kw): sample ``index`` is taken first.
+    ``param``/``value`` name where the array came from in errors (see :mod:`volviz.errors`).
     """
     a = np.asarray(array)
     if a.ndim == 5 and index is None:
-        msg = f"{name} has shape {a.shape} (N, O, I, kh, kw): pick one with --image"
-        raise VolvizError(msg)
+        msg = f"has shape {a.shape} (N, O, I, kh, kw): pick one sample with {{index}}"
+        raise VolvizError(msg, param=param, value=value, refs={"index": 0})
     if a.ndim in (4, 5) and index is not None:
         if not -a.shape[0] <= index < a.shape[0]:
-            msg = f"--image {index} is out of range: {name} holds {a.shape[0]}"
-            raise VolvizError(msg)
+            msg = f"is out of range: {_name(param, value)} holds {a.shape[0]}"
+            raise VolvizError(msg, param="index", value=index)
         a = a[index]
     if a.ndim == 4:
-        return reduce_input_channels(a, reduce)
-    if a.ndim != 3:
-        msg = f"{name} has shape {a.shape}; expected (C, H, W) or (O, I, kh, kw)"
-        raise VolvizError(msg)
+        a = reduce_input_channels(a, reduce)
+    elif a.ndim != 3:
+        msg = f"has shape {a.shape}; expected (C, H, W) or (O, I, kh, kw)"
+        raise VolvizError(msg, param=param, value=value)
+    check_finite(a, param=param, value=value)
     return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def _name(param: str, value: object) -> str:
+    return param if value is MISSING else repr(str(value))
+
+
+def check_finite(volume: np.ndarray, *, param: str, value: object = MISSING) -> None:
+    """Refuse a (C, H, W) volume holding NaN or inf: no colour map can show them truthfully."""
+    bad = ~np.isfinite(volume)
+    if bad.any():
+        c, r, w = (int(i) for i in np.argwhere(bad)[0])
+        kind = "NaN" if np.isnan(volume[c, r, w]) else "inf"
+        msg = (
+            f"contains {kind} ({int(bad.sum())} non-finite voxels; the first at channel {c}, "
+            f"row {r}, column {w}); only finite values can be drawn"
+        )
+        raise VolvizError(msg, param=param, value=value)
 
 
 def load_npy(
@@ -78,6 +102,6 @@ def load_npy(
     try:
         array = np.load(p, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        msg = f"--npy {str(p)!r} is not a readable .npy array ({exc})"
-        raise VolvizError(msg) from exc
-    return as_volume(array, reduce=reduce, index=index, name=f"--npy {p.name!r}")
+        msg = f"is not a readable .npy array ({exc})"
+        raise VolvizError(msg, param="path", value=path) from exc
+    return as_volume(array, reduce=reduce, index=index, param="path", value=path)

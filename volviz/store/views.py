@@ -142,6 +142,13 @@ def normalize(
     else:
         lo, hi = limits if limits is not None else display_range([v], method)  # type: ignore[misc]
         label = f"{_NAMES[method]} ({lo:.3g}..{hi:.3g})"
+        if hi <= lo:  # no spread to show: say so; symmetric keeps 0 at the middle (0.5)
+            constant = v.size and float(v.min()) == float(v.max())
+            label = f"{_NAMES[method]} ({'constant' if constant else 'no spread at'} {lo:.3g})"
+            if constant and method == "symmetric":
+                label = f"{_NAMES[method]} (constant {float(v.flat[0]):.3g})"
+            if method == "symmetric":
+                return (0.5 + 0.5 * np.sign(v)).astype(np.float32), label
     span = np.where(hi > lo, hi - lo, 1.0)
     return np.clip((v - lo) / span, 0.0, 1.0).astype(np.float32), label
 

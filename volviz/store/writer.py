@@ -53,18 +53,20 @@ def activation_chunks(shape: tuple[int, int, int], itemsize: int) -> tuple[int, 
     return (samples, block, h, w)
 
 
-def check_target(path: Path, *, force: bool) -> None:
-    """Fail early when ``path`` exists and ``force`` is off, or its folder cannot be written."""
+def check_target(path: Path, *, force: bool, param: str = "out") -> None:
+    """Fail early when ``path`` exists and ``force`` is off, or its folder cannot be written.
+
+    ``param`` is the caller's name for the path (errors follow :mod:`volviz.errors`' protocol).
+    """
     if path.exists() and not force:
-        msg = f"output {str(path)!r} exists; pass --force to replace it"
-        raise StoreError(msg)
+        msg = "exists; pass {force} to replace it"
+        raise StoreError(msg, param=param, value=path, refs={"force": True})
     if path.is_dir():
-        msg = f"output {str(path)!r} is a folder, expected a file name"
-        raise StoreError(msg)
+        raise StoreError("is a folder, expected a file name", param=param, value=path)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir() or not os.access(parent, os.W_OK):
-        msg = f"output {str(path)!r}: folder {str(parent)!r} does not exist or is not writable"
-        raise StoreError(msg)
+        msg = f": folder {str(parent)!r} does not exist or is not writable"
+        raise StoreError(msg, param=param, value=path)
 
 
 class StoreWriter:
@@ -102,10 +104,10 @@ class StoreWriter:
         class_names: Sequence[str] | None = None,
     ) -> None:
         if dtype not in DTYPES:
-            msg = f"--dtype {dtype!r} is not one of {', '.join(DTYPES)}"
-            raise StoreError(msg)
+            msg = f"is not one of {', '.join(DTYPES)}"
+            raise StoreError(msg, param="dtype", value=dtype)
         self.path = Path(path)
-        check_target(self.path, force=force)
+        check_target(self.path, force=force, param="path")
         remove_stale_temporaries(self.path)
         self.dtype = np.dtype(dtype)
         self.codec = codec_name(compress)
@@ -170,6 +172,13 @@ class StoreWriter:
         layer_attrs: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         """Append one batch: input records, ``{layer: (B, C, H, W)}`` and logits (B, K)."""
+        if self.file is None:
+            msg = (
+                f"StoreWriter({str(self.path)!r}) is not open: append inside "
+                "`with StoreWriter(...) as writer:` (the file is written to a temporary name "
+                "and renamed when the block ends)"
+            )
+            raise StoreError(msg)
         arrays = {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in activations.items()}
         job = lambda: self._write(inputs, arrays, logits, layer_attrs or {})  # noqa: E731
         if self._thread is None:
