@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyvista as pv
 
+from exporters import atomic_file
 from volviz.errors import VolvizError
 from volviz.render.volume import screenshot_array
 
@@ -99,18 +100,14 @@ def write_frames(
             "(pip install 'volviz[mp4]'); or write a .gif"
         )
         raise VolvizError(msg)
-    tmp = target.with_name(f".{target.stem}.tmp-{os.getpid()}{suffix}")
-    if suffix == ".gif":
-        writer = imageio.get_writer(tmp, mode="I", duration=1000.0 / fps, loop=0)
-    else:
-        writer = imageio.get_writer(
-            tmp, fps=fps, codec="libx264", macro_block_size=2, ffmpeg_log_level="error"
-        )
-    try:
+    with atomic_file(target) as tmp:
+        if suffix == ".gif":
+            writer = imageio.get_writer(tmp, mode="I", duration=1000.0 / fps, loop=0)
+        else:
+            writer = imageio.get_writer(
+                tmp, fps=fps, codec="libx264", macro_block_size=2, ffmpeg_log_level="error"
+            )
         with writer:
             for image in frames:
                 writer.append_data(image)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     return target
