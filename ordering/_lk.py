@@ -9,7 +9,7 @@ tour with (t4, t1) when that shortens it or go deeper from t4 (up to ``max_depth
 ``breadth`` alternatives for the first added edge, the best one after that). Chains that do not
 pay are undone. Nodes are processed from a queue with don't-look bits. Kicks swap two short
 adjacent segments (a local double bridge), the search repairs the tour around the cut points,
-and the kick is kept only if the tour got shorter.
+and the kick is kept unless the tour got longer.
 
 Pure Python on lists (Python's own ints and floats index faster than numpy scalars); the
 random numbers come from ``random.Random(seed)``, so a seed gives one result.
@@ -218,8 +218,8 @@ class _Search:
                     active[other] = True
                     queue.append(other)
 
-    def kick(self, rng: random.Random, walk: int) -> None:
-        """Double bridge at three nodes close to each other; kept only if the tour got shorter.
+    def kick(self, rng: random.Random, walk: int) -> bool:
+        """Double bridge at three nodes close to each other; undone if the tour got longer.
 
         The nodes are the ends of short random walks on the candidate graph from a random
         node, so the three new edges are short and the repair stays local (Applegate, Cook
@@ -236,7 +236,7 @@ class _Search:
                 node = rng.choice(near[node])
             cuts.add(pos[node])
         if len(cuts) < 3:
-            return
+            return False
         p1, p2, p3 = sorted(cuts)
         i, j, k = p1 + 1, p2 + 1, p3 + 1
         before, after = t[p1], t[k % m]
@@ -251,8 +251,9 @@ class _Search:
             pos[t[q]] = q
         tour.length += delta
         self.descend(touched)
-        if tour.length >= saved_length - _EPS:
+        if tour.length > saved_length + _EPS:  # equal kept: it moves the search on
             t[:], pos[:], tour.length = saved_t, saved_pos, saved_length
+        return tour.length < saved_length - _EPS
 
 
 def lk_search(
@@ -265,6 +266,7 @@ def lk_search(
     max_depth: int = 6,
     breadth: int = 5,
     kick_walk: int = 2,
+    patience: int | None = None,
 ) -> np.ndarray:
     """Shorten an open path by Lin-Kernighan-style local search, then seeded kicks.
 
@@ -275,7 +277,8 @@ def lk_search(
     order : ndarray of shape (n,)
         Starting permutation.
     n_kicks : int, default=0
-        Segment-swap kicks (iterated local search); each is kept only if the path got shorter.
+        Random-walk double-bridge kicks (iterated local search); each is undone if the path got
+        longer.
     random_state : int, default=0
         Seed of the kicks.
     neighbours : int, default=8
@@ -286,6 +289,8 @@ def lk_search(
         Alternatives tried for a chain's first added edge.
     kick_walk : int, default=2
         Steps of the random walks that pick a kick's cut points.
+    patience : int or None, default=None
+        Stop after this many kicks in a row that did not shorten the path (None: never).
 
     Returns
     -------
@@ -301,6 +306,9 @@ def lk_search(
     search = _Search(tour)
     search.descend(list(tour.t))
     rng = random.Random(random_state)
+    idle = 0
     for _ in range(n_kicks):
-        search.kick(rng, kick_walk)
+        idle = 0 if search.kick(rng, kick_walk) else idle + 1
+        if patience is not None and idle >= patience:
+            break
     return tour.path()

@@ -158,7 +158,11 @@ def anti_robinson_events(dist: np.ndarray, order: Any) -> int:
 
 
 def held_karp_bound(
-    dist: np.ndarray, *, n_iter: int = 1000, upper_bound: float | None = None
+    dist: np.ndarray,
+    *,
+    n_iter: int = 1000,
+    upper_bound: float | None = None,
+    merge_identical: bool = False,
 ) -> float:
     """Held-Karp (1-tree Lagrangian) lower bound on the shortest path through all items.
 
@@ -172,6 +176,10 @@ def held_karp_bound(
     n_iter : int, default=1000
     upper_bound : float or None, default=None
         Length of a known path; None: the 2-opt/or-opt path from :mod:`ordering._tsp`.
+    merge_identical : bool, default=False
+        Bound the path through one item per group of identical items (equal distance rows,
+        e.g. dead channels): the subgradient steps stall on hundreds of tied items. Valid for
+        metric distances ("euclidean"), where dropping a duplicate never lengthens a path.
 
     Returns
     -------
@@ -180,6 +188,9 @@ def held_karp_bound(
     """
     from ordering._tsp import greedy_edge_path, local_search
 
+    if merge_identical:
+        keep = np.unique(dist, axis=0, return_index=True)[1]
+        dist = dist[np.ix_(np.sort(keep), np.sort(keep))]
     n = dist.shape[0]
     if n < 3:
         return float(dist[0, 1]) if n == 2 else 0.0

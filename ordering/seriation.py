@@ -263,7 +263,9 @@ class BestOrdering(_Seriation):
     Parameters
     ----------
     n_kicks : int or None, default=None
-        Kicks after the first local optimum; None: ``2 * n`` for ``n`` distinct maps.
+        Most kicks after the first local optimum; None: ``max(2 n, min(2000, 20 n))`` for
+        ``n`` distinct maps. The search stops early after ``max(n, 300)`` kicks in a row that
+        did not shorten the path.
     neighbours : int, default=8
         Candidate partners per map for a move.
     random_state : int, RandomState or None, default=0
@@ -305,13 +307,15 @@ class BestOrdering(_Seriation):
         keep, members = distinct_items(dist)
         reduced = dist[np.ix_(keep, keep)]
         start = greedy_edge_path(reduced)
-        n_kicks = 2 * keep.size if self.n_kicks is None else self.n_kicks
+        n = keep.size
+        n_kicks = max(2 * n, min(2000, 20 * n)) if self.n_kicks is None else self.n_kicks
         order = lk_search(
             reduced,
             start,
             n_kicks=n_kicks,
             random_state=_seed(self.random_state),
             neighbours=self.neighbours,
+            patience=max(n, 300),
         )
         self.n_distinct_ = int(keep.size)
         self.candidates_ = {"greedy": _length(reduced, start), "best": _length(reduced, order)}

@@ -1,0 +1,97 @@
+"""The Lin-Kernighan-style search behind ``best``, the merging of identical maps, and the
+Held-Karp bound with merged duplicates."""
+
+from __future__ import annotations
+
+import random
+from itertools import permutations
+
+import numpy as np
+import pytest
+
+from ordering import distance_matrix, fit_order
+from ordering._lk import _Search, _Tour, lk_search
+from ordering.metrics import held_karp_bound, path_length
+from ordering.seriation import distinct_items
+
+
+def _points(n: int, seed: int, dim: int = 3) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, dim))
+    return np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+
+
+def _optimal_length(dist: np.ndarray) -> float:
+    n = dist.shape[0]
+    return min(path_length(dist, perm) for perm in permutations(range(n)) if perm[0] < perm[-1])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lk_search_finds_the_optimal_path_of_small_instances(seed):
+    dist = _points(8, seed)
+    start = np.random.default_rng(seed).permutation(8)
+    order = lk_search(dist, start, n_kicks=60, random_state=seed)
+    assert sorted(order.tolist()) == list(range(8))
+    assert path_length(dist, order) == pytest.approx(_optimal_length(dist))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_every_move_keeps_one_tour_and_its_tracked_length(seed):
+    """2-opt and the three 3-opt cases, chained by kicks, on many shapes of instance."""
+    n = 5 + seed * 3
+    dist = _points(n, seed, dim=2 + seed % 5)
+    tour = _Tour(dist, np.random.default_rng(seed).permutation(n), 5)
+    search = _Search(tour)
+    search.descend(list(tour.t))
+    rng = random.Random(seed)
+    for _ in range(40):
+        search.kick(rng, 2)
+        path = tour.path()
+        assert sorted(path.tolist()) == list(range(n))
+        assert tour.length == pytest.approx(path_length(dist, path), abs=1e-9)
+
+
+def test_lk_search_is_deterministic_and_never_lengthens_the_start():
+    dist = _points(120, 7, dim=10)
+    start = np.arange(120)
+    first = lk_search(dist, start, n_kicks=200, random_state=3)
+    assert np.array_equal(first, lk_search(dist, start, n_kicks=200, random_state=3))
+    assert path_length(dist, first) < path_length(dist, start)
+    assert path_length(dist, first) <= path_length(dist, lk_search(dist, start)) + 1e-9
+
+
+def test_distinct_items_groups_identical_rows():
+    x = np.array([[0.0, 0], [1, 1], [0, 0], [2, 0], [1, 1], [0, 0]])
+    keep, members = distinct_items(distance_matrix(x))
+    assert keep.tolist() == [0, 1, 3]
+    assert [m.tolist() for m in members] == [[0, 2, 5], [1, 4], [3]]
+
+
+def test_best_puts_identical_maps_together(make_volume):
+    volume = make_volume(30, 5, seed=2)
+    dead = np.zeros((12, 5, 5), dtype=np.float32)
+    stacked = np.concatenate([volume[:10], dead, volume[10:]])  # dead channels 10..21
+    est = fit_order(stacked, "best")
+    assert est.n_distinct_ == 31
+    positions = np.sort(est.position_[10:22])
+    assert np.array_equal(positions, np.arange(positions[0], positions[0] + 12))
+    alone = fit_order(np.concatenate([volume[:10], dead[:1], volume[10:]]), "best")
+    assert est.metrics_["path_length"] == pytest.approx(alone.metrics_["path_length"])
+
+
+def test_best_is_deterministic_for_a_seed(make_volume):
+    volume = make_volume(60, 6, seed=4)
+    a = fit_order(volume, "best", random_state=5).order_
+    assert np.array_equal(a, fit_order(volume, "best", random_state=5).order_)
+
+
+def test_held_karp_merging_identical_items_bounds_the_same_paths(make_volume):
+    volume = make_volume(40, 5, seed=1)
+    items = np.concatenate([volume, np.zeros((25, 5, 5), np.float32)]).reshape(65, -1)
+    dist = distance_matrix(items)
+    best = fit_order(items.reshape(65, 5, 5), "best").metrics_["path_length"]
+    merged = held_karp_bound(dist, upper_bound=best, merge_identical=True)
+    plain = held_karp_bound(dist, upper_bound=best)
+    alone = held_karp_bound(distance_matrix(items[:41]), upper_bound=best)
+    assert merged == pytest.approx(alone)  # the zero maps collapse onto one
+    assert plain <= best + 1e-9
+    assert merged <= best + 1e-9
