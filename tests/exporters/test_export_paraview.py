@@ -24,7 +24,7 @@ from matplotlib.image import imread
 
 from exporters import world_point, write_volume, write_xdmf
 
-pytestmark = [pytest.mark.paraview, pytest.mark.slow]
+pytestmark = [pytest.mark.paraview, pytest.mark.display, pytest.mark.slow]
 
 SPACING = (3.0, 2.0, 0.5)  # (C, H, W)
 ORIGIN = (10.0, 20.0, 30.0)
@@ -34,23 +34,37 @@ XDMF_READERS = ["auto", "Xdmf3ReaderS", "Xdmf3ReaderT", "XDMFReader"]
 PROBE = Path(__file__).with_name("pv_probe.py")
 
 
-def _pvpython() -> list[str]:
-    """pvpython under xvfb-run: Debian's ParaView renders through X even when offscreen."""
-    found = {name: shutil.which(name) for name in ("pvpython", "xvfb-run")}
+def _pvpython() -> str:
+    """pvpython; Debian's ParaView renders through X even when offscreen (a private Xvfb)."""
+    found = {name: shutil.which(name) for name in ("pvpython", "Xvfb")}
     missing = [name for name, path in found.items() if path is None]
     if missing:
-        msg = (
-            f"{' and '.join(missing)} missing (Debian paraview, xvfb: scripts/dev.sh installs them)"
-        )
+        msg = f"{' and '.join(missing)} missing (Debian paraview, xvfb: dev.sh installs them)"
         if os.environ.get("CI"):
             pytest.fail(f"on CI: {msg}")
         pytest.skip(msg)
-    xvfb = [str(found["xvfb-run"]), "-a", "-s", "-screen 0 640x480x24"]
-    return [*xvfb, str(found["pvpython"]), "--force-offscreen-rendering"]
+    return str(found["pvpython"])
+
+
+def _run_in_xvfb(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run under a private Xvfb: PyVirtualDisplay lets Xvfb pick a free display (-displayfd),
+    where ``xvfb-run -a`` races other X servers on the machine for the same number."""
+    from pyvirtualdisplay import Display
+
+    with Display(
+        backend="xvfb",
+        size=(640, 480),
+        color_depth=24,
+        manage_global_env=False,
+        extra_args=["-nolisten", "tcp"],
+    ) as server:
+        env = {k: v for k, v in server.env().items() if k != "VTK_DEFAULT_OPENGL_WINDOW"}
+        return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
 def _volume() -> np.ndarray:
-    vol = np.arange(np.prod(SHAPE), dtype=np.float32).reshape(SHAPE)
+    """Distinct values; channel 0 a ramp with a bright top-left block, in the upper range."""
+    vol = (1300 * np.arange(np.prod(SHAPE)) / np.prod(SHAPE)).astype(np.float32).reshape(SHAPE)
     rows, cols = np.mgrid[0 : SHAPE[1], 0 : SHAPE[2]]
     vol[0] = 1000 + 100 * rows / (SHAPE[1] - 1) + 60 * cols / (SHAPE[2] - 1)  # a 2-D ramp
     vol[0, :3, :4] = 1200  # a bright block at the top left
@@ -104,18 +118,8 @@ def paraview(tmp_path_factory):
     }
     (root / "jobs.json").write_text(json.dumps(jobs))
     elsewhere = tmp_path_factory.mktemp("cwd")  # relative references resolve from the files
-    result = subprocess.run(
-        [
-            *pvpython,
-            str(PROBE),
-            str(root / "jobs.json"),
-            str(root / "out.json"),
-        ],
-        cwd=elsewhere,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    argv = [pvpython, "--force-offscreen-rendering", str(PROBE)]
+    result = _run_in_xvfb([*argv, str(root / "jobs.json"), str(root / "out.json")], elsewhere)
     if result.returncode != 0:
         pytest.fail(f"pvpython failed ({result.returncode}):\n{result.stderr[-3000:]}")
     return json.loads((root / "out.json").read_text()), vol, layer
@@ -156,6 +160,18 @@ def test_xdmf_every_reader_shows_every_layer_image_as_time(paraview, reader):
         assert blocks["head"]["found"][0][0] == layer[n, 0, 0, 0] + 0.5
 
 
+def _map_region(rgb: np.ndarray, *, light: bool) -> np.ndarray:
+    """The grey map: rows and columns mostly grey (``light``: and bright, beside grey text)."""
+    mask = np.ptp(rgb, axis=2) < 0.06
+    if light:
+        mask &= rgb.mean(axis=2) > 0.5
+    per_row = mask.sum(axis=1)
+    rows = np.nonzero(per_row > 0.5 * per_row.max())[0]
+    per_col = mask[rows.min() : rows.max() + 1].sum(axis=0)
+    cols = np.nonzero(per_col > 0.5 * per_col.max())[0]
+    return rgb[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].mean(axis=2)
+
+
 def _block_means(gray: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     rows = np.array_split(np.arange(gray.shape[0]), shape[0])
     cols = np.array_split(np.arange(gray.shape[1]), shape[1])
@@ -165,10 +181,7 @@ def _block_means(gray: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 def test_default_camera_shows_the_map_like_volviz(paraview):
     """Row 0 on top, column 0 on the left: the picture correlates with the map, not a flip."""
     out, vol, _ = paraview
-    rgb = imread(out["render"]["png"])[..., :3]
-    gray = rgb.mean(axis=2)
-    rows, cols = np.nonzero(np.ptp(rgb, axis=2) < 0.1)  # the grey slice on a blue background
-    crop = gray[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    crop = _map_region(imread(out["render"]["png"])[..., :3], light=False)  # blue around it
     assert crop.shape[1] / crop.shape[0] == pytest.approx(17 * 0.5 / (12 * 2.0), rel=0.1)
     seen = _block_means(crop, SHAPE[1:]).ravel()
     want = vol[0]
@@ -178,3 +191,36 @@ def test_default_camera_shows_the_map_like_volviz(paraview):
     }
     assert corr["none"] > 0.95, corr
     assert corr["none"] > corr["rows"] + 0.3 and corr["none"] > corr["cols"] + 0.3, corr
+
+
+def test_paraview_slice_matches_volviz_render_channel(paraview, tmp_path, needs_gl):
+    """The exported slice in ParaView and `volviz render --scene channel` show the same map."""
+    from tests.helpers import run_cli
+
+    out, vol, _ = paraview
+    np.save(tmp_path / "vol.npy", vol)
+    png = tmp_path / "channel.png"
+    run_cli(
+        "render",
+        "--npy",
+        tmp_path / "vol.npy",
+        "--scene",
+        "channel",
+        "--channel",
+        "0",
+        "--cmap",
+        "gray",
+        "--normalize",
+        "minmax",
+        "--size",
+        "400x300",
+        "-o",
+        png,
+    )
+    # volviz: global min-max over the volume, channel 0 in its upper range (light grey)
+    ours = _block_means(_map_region(imread(png)[..., :3], light=True), SHAPE[1:])
+    theirs = _block_means(
+        _map_region(imread(out["render"]["png"])[..., :3], light=False), SHAPE[1:]
+    )
+    assert np.corrcoef(ours.ravel(), vol[0].ravel())[0, 1] > 0.95
+    assert np.corrcoef(ours.ravel(), theirs.ravel())[0, 1] > 0.95
