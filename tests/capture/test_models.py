@@ -1,7 +1,14 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from volviz.capture import models
 from volviz.capture.inputs import InputImage
@@ -80,3 +87,39 @@ def test_unknown_model_and_device():
         with pytest.raises(ModelError, match="no CUDA GPU"):
             resolve_device("cuda")
         assert resolve_device("auto") == torch.device("cpu")
+
+
+@pytest.mark.parametrize("size", [(300, 200), (200, 300), (256, 256), (999, 257), (7, 5)])
+def test_pil_transform_equals_torchvision_v2_without_importing_it(size):
+    from torchvision.transforms import v2
+
+    pre = models.Preprocess(256, 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), "t")
+    if size == (7, 5):  # smaller than the crop: torchvision pads with zeros
+        pre = models.Preprocess(4, 9, (0.5,) * 3, (0.25,) * 3, "t")
+    rng = np.random.default_rng(sum(size))
+    img = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    reference = v2.Compose(
+        [
+            v2.Resize(pre.resize, antialias=True),
+            v2.CenterCrop(pre.crop),
+            v2.ToImage(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(mean=list(pre.mean), std=list(pre.std)),
+        ]
+    )
+    assert torch.equal(pre.transform()(img), reference(img))
+
+
+def test_default_model_preprocessing_and_class_names_do_not_import_torchvision():
+    code = (
+        "import sys; from volviz.capture.models import EFFICIENTNET_LITE, imagenet_classes\n"
+        "from PIL import Image\n"
+        "EFFICIENTNET_LITE.transform()(Image.new('RGB', (300, 200)))\n"
+        "assert imagenet_classes()[0] == 'tench' and len(imagenet_classes()) == 1000\n"
+        "print('torchvision' in sys.modules)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    run = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert run.stdout.strip() == "False"

@@ -36,17 +36,7 @@ class Preprocess:
 
     def transform(self) -> Callable[[Any], torch.Tensor]:
         """Return a callable mapping an RGB PIL image to a float tensor of shape (3, crop, crop)."""
-        from torchvision.transforms import v2
-
-        return v2.Compose(
-            [
-                v2.Resize(self.resize, antialias=True),
-                v2.CenterCrop(self.crop),
-                v2.ToImage(),
-                v2.ToDtype(torch.float32, scale=True),
-                v2.Normalize(mean=list(self.mean), std=list(self.std)),
-            ]
-        )
+        return PilTransform(self.resize, self.crop, self.mean, self.std)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +46,43 @@ class Preprocess:
             "std": list(self.std),
             "description": self.description,
         }
+
+
+@dataclass(frozen=True)
+class PilTransform:
+    """torchvision's v2 ``Resize(resize)``, ``CenterCrop(crop)``, ``ToImage``,
+    ``ToDtype(float32, scale=True)``, ``Normalize(mean, std)`` on a PIL image, step for step
+    (identical values, tested), without importing torchvision: its import costs as much as
+    torch's and the default model needs nothing else from it. A class, so DataLoader worker
+    processes can pickle it."""
+
+    resize: int
+    crop: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __call__(self, img: Any) -> torch.Tensor:
+        import numpy as np
+        from PIL import Image
+
+        w, h = img.size
+        short, long = (w, h) if w <= h else (h, w)
+        size = (self.resize, int(self.resize * long / short))  # (new short, new long)
+        new_w, new_h = size if w <= h else size[::-1]
+        if (new_w, new_h) != (w, h):
+            img = img.resize((new_w, new_h), resample=Image.Resampling.BILINEAR)
+        top, left = _crop_anchor(new_h, self.crop), _crop_anchor(new_w, self.crop)
+        img = img.crop((left, top, left + self.crop, top + self.crop))  # zero-padded outside
+        x = torch.as_tensor(np.array(img, copy=True)).view(self.crop, self.crop, -1)
+        x = x.permute(2, 0, 1).to(torch.float32).mul_(1.0 / 255)
+        mean = torch.as_tensor(self.mean, dtype=torch.float32).view(-1, 1, 1)
+        std = torch.as_tensor(self.std, dtype=torch.float32).view(-1, 1, 1)
+        return x.sub(mean).div_(std)
+
+
+def _crop_anchor(size: int, crop: int) -> int:
+    """Where a center crop starts (negative: torchvision pads (crop - size) // 2 first)."""
+    return -((crop - size) // 2) if crop > size else round((size - crop) / 2.0)
 
 
 # EfficientNet-Lite was trained on (x - 127) / 128 of 0..255 pixels: the same map in 0..1 units.
@@ -93,7 +120,23 @@ class LoadedModel:
 
 
 def imagenet_classes() -> list[str]:
-    """The 1,000 ImageNet-1k class names, offline (they ship inside torchvision)."""
+    """The 1,000 ImageNet-1k class names, offline (they ship inside torchvision).
+
+    Read from torchvision's ``models/_meta.py`` (plain lists, no imports) without importing
+    the torchvision package, which would cost seconds the default model does not need.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("torchvision")
+    meta = Path(spec.origin).parent / "models" / "_meta.py" if spec and spec.origin else None
+    if meta is not None and meta.is_file():
+        module_spec = importlib.util.spec_from_file_location("_volviz_tv_meta", meta)
+        if module_spec is not None and module_spec.loader is not None:
+            module = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)
+            names = getattr(module, "_IMAGENET_CATEGORIES", None)
+            if isinstance(names, list) and len(names) == 1000:
+                return list(names)
     from torchvision.models import AlexNet_Weights
 
     return list(AlexNet_Weights.IMAGENET1K_V1.meta["categories"])
