@@ -67,6 +67,20 @@ def attach_interactor(plotter: Any) -> Any:
     return interactor
 
 
+def sampling(plotter: Any, moving: bool) -> None:
+    """Interactive (``moving``) or still sampling for every volume of ``plotter``."""
+    import pyvista as pv
+
+    from volviz.render.volume import apply_sampling, interactive_sampling, still_sampling
+
+    for renderer in plotter.renderers:
+        for actor in renderer.actors.values():
+            if isinstance(actor, pv.Volume):
+                grid = pv.wrap(actor.mapper.GetInput())
+                choose = interactive_sampling if moving else still_sampling
+                apply_sampling(actor, choose(grid))
+
+
 class App:
     """One trame server showing one Session (``server``: a trame server, not started)."""
 
@@ -128,6 +142,9 @@ class App:
         plotter = self.session.plotter()
         interactor = attach_interactor(plotter)
         interactor.AddObserver("LeftButtonPressEvent", self._on_press)
+        # as the window does: coarser ray casting while the camera moves, full when it stops
+        interactor.AddObserver("StartInteractionEvent", lambda *_: sampling(plotter, True))
+        interactor.AddObserver("EndInteractionEvent", lambda *_: sampling(plotter, False))
         self.state.status = self._status()
         return plotter
 
@@ -234,7 +251,7 @@ class App:
                 self.view = vtk_widgets.VtkRemoteView(
                     self.plotter.ren_win,
                     ref="view",
-                    interactive_ratio=1,
+                    interactive_ratio=0.5,
                     interactive_quality=70,
                     still_quality=95,
                     style="position: absolute; inset: 0;",
