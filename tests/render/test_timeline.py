@@ -255,3 +255,50 @@ def test_the_window_timer_shows_new_records(tmp_path, needs_gl):
                 assert (rep.GetMaximumValue(), rep.GetValue()) == (3.0, 3.0)
             finally:
                 plotter.close()
+
+
+@pytest.mark.parametrize("method", ["percentile", "symmetric", "minmax", "channel"])
+def test_running_range_equals_fixed_range_record_by_record(method):
+    """Fed one record at a time (NaNs included, tails forced to rebuild), the running range
+    is the fixed range over every record so far."""
+    from volviz.render.time_range import RunningRange, tail_for
+
+    rng = np.random.default_rng(0)
+    records = (
+        rng.normal(size=(40, 3, 5, 7)).astype(np.float32) * np.arange(1, 41)[:, None, None, None]
+    )
+    records[::7, 0, 0, 0] = np.nan
+    records[:, 2] = np.nan if method == "channel" else records[:, 2]  # a channel never finite
+    running, rebuilds = RunningRange(method, tail=16), 0
+    for t in range(len(records)):
+        running.add(records[t : t + 1])
+        if running.needs_rebuild:
+            rebuilds += 1
+            running = RunningRange(method, tail=2 * running.tail)
+            running.add(records[: t + 1])
+        lo, hi = running.limits()
+        want_lo, want_hi = tl.fixed_range(records[: t + 1], method)
+        np.testing.assert_allclose(lo, want_lo, rtol=1e-6)
+        np.testing.assert_allclose(hi, want_hi, rtol=1e-6)
+    assert rebuilds == (2 if method == "percentile" else 1 if method == "symmetric" else 0)
+    # the 1st percentile of 10**6 values sits at rank 9999.99: the lowest 10001 values
+    assert tail_for(10**6) == 2 * 10001 and tail_for(10) == 4096
+    with pytest.raises(VolvizError, match="--normalize 'log'"):
+        RunningRange("log")
+
+
+def test_timeline_source_limits_read_only_new_records(run):
+    with Store(run) as store:
+        line = Timeline(store)
+        source = tl.TimelineSource(line)
+        volumes = np.stack([line.volume("0", 1, t) for t in range(STEPS)])
+        for method in ("percentile", "channel"):
+            lo, hi = source.limits("0", 1, method)
+            want = tl.fixed_range(volumes, method)
+            np.testing.assert_allclose(lo, want[0], rtol=1e-6)
+            np.testing.assert_allclose(hi, want[1], rtol=1e-6)
+        assert source._ranges["0", 1, "percentile"].records == STEPS
+        reads = []
+        line.volumes = lambda *args: reads.append(args) or volumes[args[2] : args[3]]
+        source.limits("0", 1, "percentile")  # nothing new: nothing read
+        assert reads == []

@@ -32,8 +32,8 @@ class RunningRange:
         self.method, self.tail = method, tail
         self.count = 0  # finite values seen
         self.records = 0
-        self.low = np.empty(0, np.float32)  # the `tail` smallest values (|values|: symmetric)
-        self.high = np.empty(0, np.float32)  # the `tail` largest
+        self.low = np.empty(0, np.float32)  # the `tail` smallest values, sorted
+        self.high = np.empty(0, np.float32)  # the `tail` largest (of |values|: symmetric), sorted
         self.channel_lo: np.ndarray | None = None
         self.channel_hi: np.ndarray | None = None
 
@@ -53,17 +53,16 @@ class RunningRange:
         elif self.method in ("channel", "minmax") and values.size:  # the extremes suffice
             values = np.array([values.min(), values.max()])
         if self.method != "symmetric":
-            self.low = _smallest(np.concatenate([self.low, values]), self.tail)
-        self.high = -_smallest(-np.concatenate([self.high, values]), self.tail)
+            self.low = _merge(self.low, values, self.tail, keep_low=True)
+        self.high = _merge(self.high, values, self.tail, keep_low=False)
 
     @property
     def needs_rebuild(self) -> bool:
         """True when the kept tails are too short for the current count."""
         if self.method in ("channel", "minmax") or self.count <= self.tail:
             return False
-        return max(_needed(self.count, LOW_Q, False), _needed(self.count, HIGH_Q, True)) > (
-            self.tail
-        )
+        low = _needed(self.count, LOW_Q, False) if self.method == "percentile" else 0
+        return max(low, _needed(self.count, HIGH_Q, True)) > self.tail
 
     def limits(self) -> tuple[Any, Any]:
         """(lo, hi) as ``fixed_range`` gives over the same records."""
@@ -97,7 +96,7 @@ class RunningRange:
         else:  # the high tail holds the top len(high) of n values, ascending ranks shifted
             kept = self.high
             ranks = [below - (n - len(kept)), above - (n - len(kept))]
-        a, b = np.partition(kept, ranks)[ranks].astype(np.float64)
+        a, b = kept[ranks].astype(np.float64)
         return float(a + (b - a) * gamma)  # equal to np.percentile up to rounding
 
 
@@ -112,10 +111,18 @@ def _needed(n: int, q: float, top: bool) -> int:
     return n - below if top else below + 2
 
 
-def _smallest(values: np.ndarray, k: int) -> np.ndarray:
-    if values.size <= k:
-        return values
-    return np.partition(values, k - 1)[:k]
+def _merge(kept: np.ndarray, values: np.ndarray, tail: int, *, keep_low: bool) -> np.ndarray:
+    """The ``tail`` lowest (or highest) of sorted ``kept`` and ``values``, sorted ascending.
+
+    Only values that can enter are sorted and inserted: a poll costs a copy of the tail.
+    """
+    if len(kept) >= tail:
+        values = values[values < kept[-1]] if keep_low else values[values > kept[0]]
+    if values.size == 0:
+        return kept
+    values = np.sort(values)
+    merged = np.insert(kept, np.searchsorted(kept, values), values)
+    return merged[:tail] if keep_low else merged[-tail:]
 
 
 def tail_for(count: int) -> int:
