@@ -341,6 +341,7 @@ def staged_outputs(
     with capture_outputs(runner.graph_module, pre) as raw:
 
         def run(x: torch.Tensor) -> Any:
+            outputs.clear()  # free the last batch's copies before making new ones
             result, posts = runner(x)
             both = {**raw, **posts}
             order = sorted(both, key=lambda k: _rank(rank, k))
