@@ -61,15 +61,13 @@ class _Entry:
 
 
 def _check_entry(i: int, entry: Any, spacing: tuple[float, float, float]) -> _Entry:
-    try:
-        h5_dataset, shape, dtype, name, *own = entry
-    except (TypeError, ValueError):
-        own = [None, None]
-    if len(own) > 1:
+    items = list(entry) if isinstance(entry, Sequence) and not isinstance(entry, str) else []
+    if len(items) not in (4, 5):
         msg = (
             f"datasets[{i}] must be (h5 dataset path, shape, dtype, name[, spacing]), got {entry!r}"
         )
         raise ExportError(msg)
+    h5_dataset, shape, dtype, name, *own = items
     if not isinstance(h5_dataset, str) or not h5_dataset.startswith("/"):
         msg = f"datasets[{i}] dataset path must be an absolute HDF5 path, got {h5_dataset!r}"
         raise ExportError(msg)
