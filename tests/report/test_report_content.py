@@ -94,3 +94,42 @@ def test_a_report_left_unfinished_leaves_nothing(small_store, tmp_path):
         start_then(RuntimeError("research failed"))
     start_then(None)  # no error, but finish() was never called
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.h5"]
+
+
+def test_research_sections_are_escaped_templates(small_store):
+    """Names from the store go through jinja2's autoescaping, never into the markup."""
+    from volviz.report.results import comparisons_section, importance_section
+    from volviz.store import Store
+    from volviz.store.results import save_importance
+
+    report = {
+        "layer": "conv1",
+        "target": "class <b>7</b> & co",
+        "image_names": ["a<script>", "b"],
+        "pruning": [
+            {"removed": "none", "filters": [], "score": -0.5, "top1": 1.0},
+            {
+                "removed": "top-1",
+                "filters": [1],
+                "score": -0.75,
+                "top1": 0.5,
+                "score_change": -0.25,
+                "top1_change": -0.5,
+            },
+        ],
+    }
+    save_importance(small_store, "x'<y>", report, force=False)
+    with Store(small_store) as store:
+        html = importance_section(store)
+        assert comparisons_section(store) == ""  # no /comparisons group
+    assert "<script>" not in html and "<b>7" not in html
+    assert "x&#39;&lt;y&gt;" in html and "class &lt;b&gt;7&lt;/b&gt; &amp; co" in html
+    assert report_outline(html) == [
+        ["h2", "Filter importance and pruning check"],
+        ["h3", "x'<y>: conv1, class <b>7</b> & co, images a<script>, b"],
+        *[["th", h] for h in ("removed", "filters", "mean score", "change", "top-N", "change")],
+    ]
+    cells = re.findall(r"<td>([^<]*)</td>", html)
+    none = ["none", "", "-0.5000", "+0.0000", "1.000", "+0.000"]
+    top1 = ["top-1", "1", "-0.7500", "-0.2500", "0.500", "-0.500"]
+    assert cells == none + top1

@@ -7,12 +7,12 @@ Each part appears only when the store holds it (``volviz gradients``, ``volviz c
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from volviz.report.templates import render
 from volviz.store.results import (
     attribution_runs,
     gradient_runs,
@@ -23,39 +23,39 @@ from volviz.store.results import (
 from volviz.store.schema import members, read_attrs
 
 TOP = 5
-e = html.escape
 
 
 def gradients_section(store: Any, folder: Path) -> str:
     """Per gradient run and layer: the summed gradient as a grid and the filter ranking."""
     import exporters
 
-    parts = []
+    runs = []
     for run in gradient_runs(store.file):
         data = read_gradient_run(store.file, run)
         attrs = data["attrs"]
         label = str(attrs.get("target_label", attrs.get("target", "")))
-        parts.append(
-            f"<h3>gradient run <code>{e(run)}</code></h3><p>target {e(label)}, score "
-            f"{e(str(attrs.get('score', '')))}, {attrs.get('n_images', '?')} images, "
-            f"strategy {e(str(attrs.get('strategy', '')))}</p>"
-        )
+        layers = []
         for layer, entry in data["layers"].items():
             name = f"grad_{_slug(run)}_{_slug(layer)}.png"
             exporters.gradient_grid(folder / name, entry["sum"], layer=layer, target=label)
-            parts.append(_figure(name, f"{layer}: d score / d weights, summed over images"))
-            parts.append(_importance_table(entry.get("per_image"), entry["sum"]))
-    if not parts:
-        return ""
-    head = (
-        "<h2>Weight gradients</h2><p>Filter importance is each filter's gradient L2 norm "
-        "(mean over images when per-image gradients are stored), as CNN-VIS ranked conv1. "
-        "The pruning check needs the model: <code>volviz importance IMAGES -l LAYER</code>.</p>"
-    )
-    return head + "\n".join(parts)
+            top, bottom = _importance(entry.get("per_image"), entry["sum"])
+            caption = f"{layer}: d score / d weights, summed over images"
+            layers.append({"src": name, "caption": caption, "top": top, "bottom": bottom})
+        runs.append(
+            {
+                "name": run,
+                "label": label,
+                "score": str(attrs.get("score", "")),
+                "n_images": attrs.get("n_images", "?"),
+                "strategy": str(attrs.get("strategy", "")),
+                "layers": layers,
+            }
+        )
+    return render("gradients", runs=runs) if runs else ""
 
 
-def _importance_table(per_image: np.ndarray | None, total: np.ndarray) -> str:
+def _importance(per_image: np.ndarray | None, total: np.ndarray) -> tuple[str, str]:
+    """The ``TOP`` most and least important filters with their norms, as text."""
     if per_image is not None:
         flat = np.asarray(per_image, dtype=np.float64).reshape(*per_image.shape[:2], -1)
         norms = np.linalg.norm(flat, axis=2).mean(axis=0)
@@ -64,43 +64,34 @@ def _importance_table(per_image: np.ndarray | None, total: np.ndarray) -> str:
     order = np.argsort(-norms, kind="stable")
     top = ", ".join(f"{int(i)} ({norms[i]:.3g})" for i in order[:TOP])
     bottom = ", ".join(f"{int(i)} ({norms[i]:.3g})" for i in order[::-1][:TOP])
-    return (
-        "<table><tr><th>most important filters</th><td>"
-        f"{e(top)}</td></tr><tr><th>least important filters</th><td>{e(bottom)}</td></tr></table>"
-    )
+    return top, bottom
 
 
 def importance_section(store: Any) -> str:
     """Stored pruning checks: does removing the most important filters hurt the class most?"""
-    reports = importance_reports(store.file)
-    if not reports:
-        return ""
-    parts = [
-        "<h2>Filter importance and pruning check</h2><p>Filters ranked by gradient norm; "
-        "the k most and the k least important are zeroed (then restored) and the target "
-        "score and top-1 accuracy over the images are measured again.</p>"
-    ]
-    for name, rep in reports.items():
-        images = ", ".join(rep.get("image_names", [])) or str(rep.get("images", ""))
-        parts.append(
-            f"<h3><code>{e(name)}</code>: {e(str(rep.get('layer', '')))}, "
-            f"{e(str(rep.get('target', '')))}, images {e(images)}</h3>"
-        )
+    reports = []
+    for name, rep in importance_reports(store.file).items():
         rows = [
-            "<tr><th>removed</th><th>filters</th><th>mean score</th><th>change</th>"
-            "<th>top-1</th><th>change</th></tr>"
-        ]
-        for row in rep.get("pruning", []):
-            filters = ",".join(str(f) for f in row.get("filters", [])[:8])
-            rows.append(
-                f"<tr><td>{e(str(row.get('removed', '')))}</td><td>{e(filters)}</td>"
-                f"<td>{row.get('score', float('nan')):.4f}</td>"
-                f"<td>{row.get('score_change', 0.0):+.4f}</td>"
-                f"<td>{row.get('top1', float('nan')):.3f}</td>"
-                f"<td>{row.get('top1_change', 0.0):+.3f}</td></tr>"
+            (
+                str(row.get("removed", "")),
+                ",".join(str(f) for f in row.get("filters", [])[:8]),
+                f"{row.get('score', float('nan')):.4f}",
+                f"{row.get('score_change', 0.0):+.4f}",
+                f"{row.get('top1', float('nan')):.3f}",
+                f"{row.get('top1_change', 0.0):+.3f}",
             )
-        parts.append(f"<table>{''.join(rows)}</table>")
-    return "\n".join(parts)
+            for row in rep.get("pruning", [])
+        ]
+        reports.append(
+            {
+                "name": name,
+                "layer": str(rep.get("layer", "")),
+                "target": str(rep.get("target", "")),
+                "images": ", ".join(rep.get("image_names", [])) or str(rep.get("images", "")),
+                "rows": rows,
+            }
+        )
+    return render("importance", reports=reports) if reports else ""
 
 
 def comparisons_section(store: Any) -> str:
@@ -108,40 +99,41 @@ def comparisons_section(store: Any) -> str:
     group = store.file.get("comparisons")
     if group is None:
         return ""
-    parts = ["<h2>Class comparison</h2>"]
+    runs = []
     for name in members(group):
         attrs = read_attrs(group[name])
-        parts.append(
-            f"<h3><code>{e(name)}</code>: target {e(str(attrs.get('target_label', '')))}</h3>"
-        )
-        for layer, table in (attrs.get("table") or {}).items():
-            parts.append(f"<p>{e(layer)}</p>{_pairs_table(table)}")
-    return "\n".join(parts)
+        tables = [
+            (layer, *_pairs_rows(table)) for layer, table in (attrs.get("table") or {}).items()
+        ]
+        runs.append({"name": name, "label": str(attrs.get("target_label", "")), "tables": tables})
+    return render("comparisons", runs=runs)
 
 
-def _pairs_table(table: dict[str, Any]) -> str:
-    rows = ["<tr><th>set</th><th>images</th><th>mean per-image norm</th><th>norm of mean</th></tr>"]
-    for r in table.get("roles", []):
-        rows.append(
-            f"<tr><td>{e(str(r['role']))}</td><td>{r['images']}</td>"
-            f"<td>{r['mean_image_norm']:.4g}</td><td>{r['mean_norm']:.4g}</td></tr>"
+Row = tuple[str, str, str, str]
+
+
+def _pairs_rows(table: dict[str, Any]) -> tuple[list[Row], list[Row]]:
+    roles = [
+        (str(r["role"]), str(r["images"]), f"{r['mean_image_norm']:.4g}", f"{r['mean_norm']:.4g}")
+        for r in table.get("roles", [])
+    ]
+    pairs = [
+        (
+            f"{p['a']} / {p['b']}",
+            f"{p['cosine']:.3f}",
+            f"{p['image_norm_ratio']:.3f}",
+            f"{p['mean_norm_ratio']:.3f}",
         )
-    rows.append(
-        "<tr><th>pair</th><th>cosine</th><th>per-image norm ratio</th><th>mean norm ratio</th></tr>"
-    )
-    for p in table.get("pairs", []):
-        rows.append(
-            f"<tr><td>{e(str(p['a']))} / {e(str(p['b']))}</td><td>{p['cosine']:.3f}</td>"
-            f"<td>{p['image_norm_ratio']:.3f}</td><td>{p['mean_norm_ratio']:.3f}</td></tr>"
-        )
-    return f"<table>{''.join(rows)}</table>"
+        for p in table.get("pairs", [])
+    ]
+    return roles, pairs
 
 
 def attributions_section(store: Any, folder: Path) -> str:
     """Each attribution map over the image as the model saw it (resized and cropped)."""
     import exporters
 
-    parts = []
+    figures = []
     names = [r["name"] for r in store.inputs]
     for run in attribution_runs(store.file):
         data = read_attribution(store.file, run)
@@ -162,8 +154,8 @@ def attributions_section(store: Any, folder: Path) -> str:
                 image_name=names[int(row)],
                 target=str(data["attrs"].get("target_label", "")),
             )
-            parts.append(_figure(name, f"{run}: {names[int(row)]}"))
-    return "<h2>Attributions</h2>" + "\n".join(parts) if parts else ""
+            figures.append((name, f"{run}: {names[int(row)]}"))
+    return render("attributions", figures=figures) if figures else ""
 
 
 def _model_view(store: Any, row: int, size: tuple[int, ...]) -> np.ndarray | None:
@@ -196,13 +188,6 @@ def interactive_page(volume: np.ndarray, folder: Path, layer: str) -> str:
     name = f"{_slug(layer)}_3d.html"
     write_html(volume_plotter(volume, title=layer), folder / name)
     return name
-
-
-def _figure(src: str, caption: str) -> str:
-    return (
-        f"<figure><img src='{e(src)}' alt='{e(caption)}'>"
-        f"<figcaption>{e(caption)}</figcaption></figure>"
-    )
 
 
 def _slug(text: str) -> str:

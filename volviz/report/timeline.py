@@ -8,13 +8,14 @@ per layer the activation change on the probe set between consecutive records
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+
+from volviz.report.templates import from_string
 
 TOP_FILTERS = 5
 
@@ -92,7 +93,6 @@ def time_section(store: Any, layers: Sequence[str], folder: Path) -> str:
     if line.n_steps == 0:
         return ""
     steps, epochs, loss = line.steps, line.epochs, line.loss
-    e = html.escape
     parts = ["<h2 id='training'>Training over time</h2>", _summary(store, steps, epochs, loss)]
     figures = []
     if np.isfinite(loss).any():
@@ -103,7 +103,7 @@ def time_section(store: Any, layers: Sequence[str], folder: Path) -> str:
         if "timeline_activations" not in group:
             continue
         slug = "".join(ch if ch.isalnum() else "_" for ch in layer).strip("_") or "layer"
-        parts.append(f"<h3>layer {e(layer)}</h3>")
+        parts.append(from_string("<h3>layer {{ layer }}</h3>", layer=layer))
         figures, rows = [], []
         if "weight" in group:
             drift = weight_drift(line.weights(layer))
@@ -148,14 +148,9 @@ def _summary(store: Any, steps: np.ndarray, epochs: np.ndarray, loss: np.ndarray
 
 
 def _table(rows: Sequence[tuple[str, str]]) -> str:
-    e = html.escape
-    body = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
-    return f"<table>{body}</table>"
+    return from_string("{{ table(rows) }}", rows=rows)
 
 
 def _figures(figures: Sequence[tuple[str, Path]]) -> str:
-    e = html.escape
-    return "".join(
-        f"<figure><img src='{e(p.name)}' alt='{e(c)}'><figcaption>{e(c)}</figcaption></figure>"
-        for c, p in figures
-    )
+    source = "{% for c, p in figures %}{{ figure(p.name, c) }}{% endfor %}"
+    return from_string(source, figures=figures)
