@@ -148,7 +148,8 @@ def write_volume(
     path : str or path-like
         Output file; its suffix picks the format unless ``fmt`` is given.
     volume : array_like of shape (C, H, W), or (N, C, H, W) for nrrd, nifti and npy
-        float32/float64/(u)int8/16/32 (npy also float16 and 64-bit ints); finite.
+        float32/float64/(u)int8/16/32 (npy also float16 and 64-bit ints); finite. ParaView
+        shows only the first image of a 4-D NRRD: for ParaView use :func:`write_xdmf`.
     fmt : str, optional
         One of ``FORMATS``; required for ``.vox``.
     spacing : sequence of 3 float

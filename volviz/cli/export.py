@@ -53,7 +53,12 @@ FORMAT_NAMES = ["vti", "nrrd", "nifti", "mhd", "npy", "legacy-vox", "magicavoxel
     default=None,
     help="magicavoxel: an axis over 256 voxels is refused (error) or max-pooled (downsample).",
 )
-@click.option("--xdmf", type=click.Path(dir_okay=False), help="Write an XDMF sidecar instead.")
+@click.option(
+    "--xdmf",
+    type=click.Path(dir_okay=False),
+    help="Instead: an XDMF sidecar (+ FILE.h5 of virtual datasets) for every float32 "
+    "layer, each image a time step (ParaView, VisIt); --spacing applies per layer.",
+)
 @force_option
 @click.pass_context
 def export(
