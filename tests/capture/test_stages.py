@@ -232,3 +232,27 @@ def test_efficientnet_post_stages_match_what_the_next_conv_receives(effnet):
     post = out["_conv_stem+post"]
     assert float(post.min()) == 0.0 and float(post.max()) <= 6.0
     assert float((out["_conv_stem"] < 0).float().mean()) > 0.2  # raw: many negatives
+
+
+def test_capture_command_stage_option(tmp_path):
+    from click.testing import CliRunner
+
+    from volviz.cli.main import cli
+
+    out = tmp_path / "a.h5"
+    args = ["capture", "sample:chelsea", "-o", str(out), "-m", "alexnet", "--layers"]
+    result = CliRunner().invoke(cli, [*args, "features.0", "--stage", "post"])
+    assert result.exit_code == 0, result.output
+    with Store(out) as store:
+        assert store.layers == ["features.0+post"]
+        assert json.loads(store.layer_group("features.0+post").attrs["post_chain"]) == [
+            "features.1"
+        ]
+        assert store.volume("features.0+post").min() == 0.0  # after alexnet's in-place ReLU
+    bad = CliRunner().invoke(
+        cli, [*args, "features.0", "-o", str(tmp_path / "b.h5"), "--stage", "late"]
+    )
+    assert (
+        bad.exit_code != 0 and "Error: --stage 'late' is not one of pre, post, both" in bad.output
+    )
+    assert not (tmp_path / "b.h5").exists()

@@ -173,7 +173,8 @@ def parse_stages(spec: str | Mapping[str, str], names: Sequence[str]) -> dict[st
         table = {"*": "pre", **spec}
     for name, stage in table.items():
         if stage not in STAGES:
-            msg = f"--stage {name}={stage!r} is not one of {', '.join(STAGES)}"
+            what = repr(stage) if name == "*" else f"{name}={stage!r}"
+            msg = f"--stage {what} is not one of {', '.join(STAGES)}"
             raise InputError(msg)
         if name != "*" and name not in names:
             msg = f"--stage {name!r} is not one of the captured layers ({', '.join(names[:8])})"
