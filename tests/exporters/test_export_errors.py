@@ -82,7 +82,7 @@ def test_existing_file_needs_overwrite(tmp_path, volume, name, fmt, four_d):
     ("kwargs", "match"),
     [
         ({"spacing": (1.0, 0.0, 1.0)}, r"spacing=\(1.0, 0.0, 1.0\) must be positive"),
-        ({"spacing": (1.0, 2.0)}, r"spacing=\(1.0, 2.0\) must be 3 finite numbers in \(C, H, W\) order"),
+        ({"spacing": (1.0, 2.0)}, r"spacing=\(1.0, 2.0\) must be 3 finite numbers in \(C, H, W\)"),
         ({"origin": ("a", 0, 0)}, r"origin=\('a', 0, 0\) must be 3 numbers in \(C, H, W\) order"),
         ({"metadata": {"bad key": "x"}}, r"metadata key 'bad key' must match"),
         ({"metadata": {"layer": "a\nb"}}, r"metadata\['layer'\] must be one printable line"),

@@ -113,7 +113,7 @@ def test_plain_3d_items_no_hyperslab(tmp_path, store):
         ([("/a", (1, 2, 3), "float16", "a")], r"datasets\[0\] dtype 'float16' cannot be"),
         ([("a", (1, 2, 3), "float32", "a")], r"must be an absolute HDF5 path, got 'a'"),
         ([("/a", (1, 2, 3), "float32")], r"datasets\[0\] must be \(h5 dataset path, shape"),
-        ([("/a", (1, 2, 3), "float32", "a", (0, 1, 1))], r"datasets\[0\] spacing=\(0, 1, 1\) must be pos"),
+        ([("/a", (1, 2, 3), "float32", "a", (0, 1, 1))], r"datasets\[0\] spacing=\(0, 1, 1\) must"),
     ],
 )
 def test_bad_datasets(tmp_path, datasets, match):
