@@ -13,7 +13,7 @@ import pytest
 
 from volviz.errors import StoreError
 from volviz.store import Store, StoreWriter, validate
-from volviz.store.compression import CODECS, fletcher32
+from volviz.store.compression import CODECS
 
 ROOT = Path(__file__).resolve().parents[2]
 ATTRS = {"model": "m", "created": "now", "volviz_version": "0"}
@@ -24,24 +24,6 @@ def arrays() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(1)
     big = np.maximum(rng.normal(size=(3, 8, 32, 32)), 0).astype(np.float32)  # 32 KiB chunks
     return {"big": big, "odd": rng.normal(size=(3, 5, 3, 3)).astype(np.float32)}
-
-
-@pytest.mark.parametrize(
-    "chunk",
-    [
-        np.zeros(6, np.float32),  # HDF5 keeps an all-zero sum at 0
-        np.array([65535, 65535, 0, 65535], dtype=np.uint16),  # a sum of 0 mod 65535 is 65535
-        np.arange(7, dtype=np.uint8),  # an odd number of bytes
-        np.random.default_rng(0).normal(size=(4, 300, 301)).astype(np.float32),
-    ],
-    ids=["zeros", "folds-to-65535", "odd-bytes", "big"],
-)
-def test_fletcher32_equals_hdf5s_own_filter(tmp_path: Path, chunk: np.ndarray) -> None:
-    with h5py.File(tmp_path / "f.h5", "w") as f:
-        ds = f.create_dataset("x", data=chunk, chunks=chunk.shape, fletcher32=True)
-        _, raw = ds.id.read_direct_chunk((0,) * chunk.ndim)
-    assert raw[:-4] == chunk.tobytes()
-    assert raw[-4:] == fletcher32(chunk)
 
 
 @pytest.mark.parametrize("codec", [False, *CODECS])
@@ -59,7 +41,7 @@ def test_every_codec_stores_exact_checksummed_values(tmp_path: Path, codec: bool
 
 def test_overwritten_bytes_are_caught_by_validate_and_reads(tmp_path: Path) -> None:
     path = tmp_path / "s.h5"
-    with StoreWriter(path, attrs=ATTRS) as writer:  # direct chunk writes: our own checksums
+    with StoreWriter(path, attrs=ATTRS) as writer:
         writer.append(RECORDS, arrays())
     with h5py.File(path, "r") as f:
         offset = f["layers/big/activations"].id.get_chunk_info(1).byte_offset

@@ -10,14 +10,12 @@ recorded in the dataset's ``compression`` attribute.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from volviz.errors import StoreError
 
-if TYPE_CHECKING:  # numpy and h5py are imported where used: the CLI imports CODECS
+if TYPE_CHECKING:  # h5py is imported where used: the CLI imports this module
     import h5py
-    import numpy as np
 
 GZIP = "gzip"
 # name -> (Blosc2 codec, shuffle kind, level); chosen by scripts/bench.py compression.
@@ -79,28 +77,3 @@ def require_filters(file: h5py.File) -> None:
             codec = str(ds.attrs["compression"])
             _hdf5plugin(f"FILE {file.filename!r} is compressed with {codec}; reading it")
             return
-
-
-@lru_cache(maxsize=8)
-def _weights(n: int) -> np.ndarray:
-    import numpy as np
-
-    return np.arange(n, 0, -1, dtype=np.int64)
-
-
-def fletcher32(chunk: np.ndarray) -> bytes:
-    """HDF5's Fletcher32 checksum of a chunk's bytes, as HDF5 appends it (4 bytes).
-
-    Needed for chunks written with ``write_direct_chunk``, which bypasses the filters. HDF5
-    sums the bytes as big-endian 16-bit words (``sum1``) and the running sums (``sum2``),
-    folding both to 16 bits so that a nonzero sum never becomes 0.
-    """
-    import numpy as np
-
-    data = np.ascontiguousarray(chunk).view(np.uint8).reshape(-1)
-    if len(data) % 2:
-        data = np.concatenate([data, np.zeros(1, np.uint8)])
-    words = data.view(">u2").astype(np.int64)
-    s1, s2 = int(words.sum()), int(np.dot(words, _weights(len(words))))
-    fold = [0 if s == 0 else (s - 1) % 65535 + 1 for s in (s1, s2)]
-    return ((fold[1] << 16) | fold[0]).to_bytes(4, "little")

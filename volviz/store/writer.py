@@ -20,7 +20,7 @@ import numpy as np
 
 from exporters._atomic import remove_stale_temporaries, temp_name
 from volviz.errors import StoreError
-from volviz.store.compression import codec_name, dataset_filters, fletcher32
+from volviz.store.compression import codec_name, dataset_filters
 from volviz.store.schema import ACTIVATION_AXES, TOP_K, stamp
 
 CHUNK_TARGET_BYTES = 256 * 1024
@@ -300,13 +300,16 @@ class StoreWriter:
 def _write_rows(ds: h5py.Dataset, n0: int, array: np.ndarray) -> None:
     """Write ``array`` (B, C, H, W) at rows ``n0:n0+B``.
 
-    Uncompressed one-image chunks are written whole from the array's own memory
-    (``write_direct_chunk``), skipping HDF5's chunk cache and gather copies: several
-    times faster than ``ds[...] = array`` and about as fast as ``np.save``. Direct writes
-    bypass the filters, so the Fletcher32 checksum is appended here.
+    Datasets with filters (checksums, compression: every activation dataset volviz creates)
+    go through HDF5's filter pipeline: in an EfficientNet-Lite0 capture as fast as direct
+    writes without checksums (5.1 vs 5.3 images/s), and faster than direct writes with a
+    checksum computed in numpy (4.0 images/s). Unfiltered one-image
+    chunks are written whole from the array's own memory (``write_direct_chunk``), skipping
+    HDF5's chunk cache and gather copies.
     """
     chunks = ds.chunks
-    if ds.compression or chunks is None or chunks[0] != 1 or array.dtype != ds.dtype:
+    filtered = ds.compression or ds.fletcher32
+    if filtered or chunks is None or chunks[0] != 1 or array.dtype != ds.dtype:
         ds[n0 : n0 + len(array)] = array
         return
     block = chunks[1]
@@ -317,6 +320,4 @@ def _write_rows(ds: h5py.Dataset, n0: int, array: np.ndarray) -> None:
             if len(part) < block:  # the last block of a C no block size divides
                 pad = np.zeros((block - len(part), *part.shape[1:]), dtype=part.dtype)
                 part = np.concatenate([part, pad])
-            part = np.ascontiguousarray(part)
-            data = part.tobytes() + fletcher32(part) if ds.fletcher32 else part
-            ds.id.write_direct_chunk((n0 + i, c0, 0, 0), data)
+            ds.id.write_direct_chunk((n0 + i, c0, 0, 0), np.ascontiguousarray(part))
