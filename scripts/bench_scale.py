@@ -5,7 +5,9 @@
 fresh process), ``cluster_over_single_process_throughput`` (images/s of a 2-worker
 LocalCluster, 1 thread each, over one process on 1 thread, same images) and
 ``resume_overhead`` (time of a run killed with SIGKILL halfway plus its ``resume`` run, over
-an uninterrupted run; each timed inside its process, so interpreter start-up is excluded).
+an uninterrupted run; each timed inside its process, so interpreter start-up is excluded),
+and from scripts/bench_compression.py ``compressed_capture_over_raw_capture`` and
+``startup_s``. `python scripts/bench_scale.py compression startup` runs only those parts.
 
 Model: torchvision AlexNet, seeded random weights, on synthetic 3x64x64 images streamed from
 a torch Dataset (all five convs captured, batch 16, float32, torch on 1 thread).
@@ -155,13 +157,24 @@ def cluster(folder: Path, n: int = 2000) -> dict[str, Any]:
     }
 
 
-def run() -> dict[str, Any]:
-    """All three measurements (a few minutes on 2 cores)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        out = {**memory(folder), **resume_cost(folder), **cluster(folder)}
+def run(parts: list[str] | None = None) -> dict[str, Any]:
+    """The measurements named in ``parts`` (default: all; several minutes on 2 cores)."""
+    from bench_compression import compression, startup
+
+    jobs = {
+        "memory": memory,
+        "resume": resume_cost,
+        "cluster": cluster,
+        "compression": compression,
+        "startup": startup,
+    }
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(dir=".") as tmp:  # on disk, not a RAM /tmp
+        for name in parts or list(jobs):
+            out.update(jobs[name](Path(tmp)))
     out["model"] = "alexnet (random), 3x64x64 synthetic, batch 16, torch 1 thread"
     out["allocator"] = "THP_MEM_ALLOC_ENABLE=" + os.environ.get("THP_MEM_ALLOC_ENABLE", "")
+    out["load_average_1min"] = round(os.getloadavg()[0], 1)
     return out
 
 
@@ -169,4 +182,5 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5])
     else:
-        print(json.dumps(run()))
+        sys.path.insert(0, str(HERE.parent))
+        print(json.dumps(run(sys.argv[1:] or None)))
