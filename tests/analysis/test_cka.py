@@ -94,12 +94,12 @@ def test_one_minibatch_of_everything_equals_the_unbiased_full_batch_estimator():
 @pytest.mark.parametrize("kind", ["linear", "rbf"])
 def test_streamed_minibatches_agree_with_the_full_batch_estimator(kind):
     rng = np.random.default_rng(1)
-    reps = _layers(1200, rng)
+    reps = _layers(800, rng)
     full = np.array([[cka(a, b, kind=kind) for b in reps] for a in reps])
     est = MinibatchCKA(len(reps))
-    for i0, i1 in batch_bounds(1200, 150):
+    for i0, i1 in batch_bounds(800, 100):
         est.update([gram(r[i0:i1], kind) for r in reps])
-    assert est.n_inputs == 1200 and est.n_batches == 8
+    assert est.n_inputs == 800 and est.n_batches == 8
     np.testing.assert_allclose(est.result(), full, atol=0.03)
     np.testing.assert_allclose(np.diag(est.result()), 1.0, atol=1e-12)
     assert np.ptp(full) > 0.5  # the matrix has structure to agree on

@@ -183,6 +183,7 @@ def _inputs_of(model: nn.Module, x: torch.Tensor, names: list[str]) -> dict[str,
     return seen
 
 
+@pytest.mark.slow
 def test_resnet18_post_is_what_the_next_block_receives():
     import torchvision
 
@@ -234,6 +235,7 @@ def test_efficientnet_post_stages_match_what_the_next_conv_receives(effnet):
     assert float((out["_conv_stem"] < 0).float().mean()) > 0.2  # raw: many negatives
 
 
+@pytest.mark.slow
 def test_capture_command_stage_option(tmp_path):
     from click.testing import CliRunner
 
