@@ -268,3 +268,13 @@ def test_export_errors_name_the_options(store_path, tmp_path, args, words):
     assert words.format(tmp=tmp_path) in result.output, result.output
     assert "=" not in result.output.split("Error:")[-1].split("'")[0]  # no fmt=, overwrite=
     assert sorted(tmp_path.iterdir()) == before and (tmp_path / "old.vti").read_bytes() == b"keep"
+
+
+def test_export_nrrd_with_few_columns_says_paraview_misreads_it(tiny, tmp_path):
+    rng = np.random.default_rng(2)
+    x = torch_tensor(rng.normal(size=(1, 1, 9, 8)))
+    path = capture(tiny, x, tmp_path / "narrow.h5", layers=["conv1"])
+    out = run("export", str(path), "--layer", "conv1", "-o", str(tmp_path / "n.nrrd")).output
+    assert "ParaView reads a NRRD with 7 (9 or fewer) columns as vector components" in out
+    wide = run("export", str(path), "--layer", "conv1", "-o", str(tmp_path / "n.vti")).output
+    assert "ParaView" not in wide

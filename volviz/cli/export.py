@@ -123,6 +123,12 @@ def export(
     )
     for path in written:
         info_line(ctx, f"wrote {path}")
+    if written[0].suffix == ".nrrd" and data.shape[-1] <= 9:
+        info_line(
+            ctx,
+            f"note: ParaView reads a NRRD with {data.shape[-1]} (9 or fewer) columns as vector "
+            "components, not as a volume; open a .vti there",
+        )
 
 
 def _export_xdmf(
