@@ -52,6 +52,9 @@ class OrderingEstimator(BaseEstimator):
         dist = distance_matrix(whole, metric=self.metric, normalize=self.normalize)
         self.boundaries_ = np.zeros(0, dtype=np.int64)
         order = np.asarray(self._fit_items(items, dist), dtype=np.int64)
+        if not dist.any():  # identical items (a constant volume): no order is shorter
+            order = np.arange(dist.shape[0], dtype=np.int64)  # so keep the original one
+            self.boundaries_ = np.zeros(0, dtype=np.int64)
         self.order_ = order
         self.position_ = np.argsort(order, kind="stable").astype(np.int64)
         self.metrics_ = order_metrics(dist, order)

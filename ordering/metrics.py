@@ -197,8 +197,8 @@ def held_karp_bound(
         return float(dist[0, 1]) if n == 2 else 0.0
     if upper_bound is None:
         upper_bound = path_length(dist, local_search(dist, greedy_edge_path(dist)))
-    pi = np.zeros(n)
-    best, step, stale = -np.inf, 2.0, 0
+    pi, direction = np.zeros(n), np.zeros(n)
+    best, step, stale = -np.inf, 1.0, 0
     for _ in range(n_iter):
         tree, degree = _mst(dist + pi[:, None] + pi[None, :])
         cheapest = np.argsort(pi, kind="stable")[:2]  # the extra node's two edges
@@ -335,7 +335,7 @@ def _positions(orders: Any) -> np.ndarray:
     return np.argsort(orders, axis=1).astype(np.float64)
 
 
-def image_stability(estimator: Any, X: Any) -> dict[str, float | int]:
+def image_stability(estimator: Any, X: Any) -> dict[str, float | int | None]:
     """Fit a clone of ``estimator`` on every image of a stack and compare the orders.
 
     Parameters

@@ -132,7 +132,7 @@ def test_cli_stores_prints_and_refuses_to_overwrite(tmp_path):
     again = run(cli, ["similarity", str(a)])
     assert again.exit_code == 1 and "layers-linear exists in a.h5; pass --force" in again.output
     bad = run(cli, ["similarity", str(a), "--layers", "nope", "--force"])
-    assert bad.exit_code == 1 and "Error: --layer 'nope' is not in a.h5" in bad.output
+    assert bad.exit_code == 1 and "Error: --layers 'nope' is not in a.h5" in bad.output
     small = run(cli, ["similarity", str(a), "--batch-size", "2", "--force"])
     assert small.exit_code == 1 and "--batch-size 2 must be at least 4" in small.output
 

@@ -192,7 +192,7 @@ def test_targets_by_name_set_and_errors():
         parse_target("pembrok", names)
     with pytest.raises(TargetError, match="class index 9 is out of range"):
         parse_target("9", names)
-    with pytest.raises(TargetError, match="--score 'prob'"):
+    with pytest.raises(TargetError, match="score='prob'"):
         parse_target("1", names, score="prob")
     logits = torch.tensor([[1.0, 2.0, 3.0, 0.0]])
     log_p = logits.log_softmax(1)

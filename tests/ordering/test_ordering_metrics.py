@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from ordering import distance_matrix
+from ordering import METHODS, distance_matrix, fit_order
 from ordering._tsp import greedy_edge_path, local_search
 from ordering.metrics import (
     adjacency_stability,
@@ -158,10 +158,16 @@ def test_order_metrics_is_plain_json():
     assert shuffled["anti_robinson_fraction"] > 0.3
 
 
-def test_identical_items_give_finite_ratios():
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_identical_items_keep_their_order_and_have_no_ratio(method):
+    # 0 / 0 is no ratio (it was reported as 1.0), and no order beats the original one
     metrics = order_metrics(np.zeros((4, 4)), np.arange(4))
-    assert metrics["ratio_to_mst"] == 1.0
+    assert metrics["ratio_to_mst"] is None and metrics["ratio_to_original"] is None
     assert metrics["path_length"] == 0.0
+    params = {"n_clusters": 1} if method == "kmeans-row" else {}  # refuses 8 clusters of 1 row
+    fitted = fit_order(np.full((12, 3, 4), 5.0), method, **params)
+    assert fitted.order_.tolist() == list(range(12))
+    assert fitted.boundaries_.size == 0 and fitted.metrics_["ratio_to_random"] is None
 
 
 def test_rank_stability_is_reversal_invariant():

@@ -36,9 +36,9 @@ def test_sparse_hides_exactly_zero_and_linear_is_identity():
     np.testing.assert_allclose(opacity_curve("linear"), np.linspace(0, 1, 256))
     diverging = opacity_curve("diverging")
     assert diverging[127] < 0.01 and diverging[0] == diverging[-1] > 0.5
-    with pytest.raises(VolvizError, match="--preset 'fog'"):
+    with pytest.raises(VolvizError, match="preset='fog'"):
         opacity_curve("fog")
-    with pytest.raises(VolvizError, match="--opacity-scale -1"):
+    with pytest.raises(VolvizError, match="opacity_scale=-1"):
         opacity_curve("linear", scale=-1)
 
 
@@ -106,7 +106,7 @@ def test_shared_and_symmetric_normalization():
 
 def test_spacing_and_round_trip_and_sampling():
     assert parse_spacing("auto") is None and parse_spacing("2,1,0.5") == (2.0, 1.0, 0.5)
-    with pytest.raises(VolvizError, match="--spacing '1,2'"):
+    with pytest.raises(VolvizError, match="spacing='1,2'"):
         parse_spacing("1,2")
     volume = np.random.default_rng(0).random((4, 3, 5)).astype(np.float32)
     for cells in (False, True):

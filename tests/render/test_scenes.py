@@ -128,9 +128,9 @@ def test_threshold_level_and_percentile(marker):
     assert threshold_level(marker, level=0.25) == (0.25, "level 0.25")
     value, how = threshold_level(marker, percentile=50)
     assert value == pytest.approx(np.percentile(marker, 50)) and how.startswith("50th")
-    with pytest.raises(VolvizError, match="--percentile 120 is not in 0..100"):
+    with pytest.raises(VolvizError, match="percentile=120 is not in 0..100"):
         threshold_level(marker, percentile=120)
-    with pytest.raises(VolvizError, match="--channel 12 is not in 0..11"):
+    with pytest.raises(VolvizError, match="channel=12 is not in 0..11"):
         slices_plotter(marker, channel=12)
 
 
@@ -146,14 +146,14 @@ def test_stack_layout_shares_scales_and_keeps_network_order():
     assert linear[0].depth == pytest.approx(112 * 32 / 1280)
     wrapped = stack_layout([(4, 5, 5)] * 10, columns=4)
     assert wrapped[4].origin[2] == wrapped[0].origin[2] and wrapped[4].origin[0] > 0
-    with pytest.raises(VolvizError, match="--channel-scale 'log'"):
+    with pytest.raises(VolvizError, match="channel_scale='log'"):
         stack_layout(shapes, channel_scale="log")
 
 
 def test_compare_checks_its_inputs(marker):
     with pytest.raises(VolvizError, match="2 to 4 volumes"):
         compare_plotter([marker], ["a"])
-    with pytest.raises(VolvizError, match="--difference needs exactly 2"):
+    with pytest.raises(VolvizError, match="difference needs exactly 2"):
         compare_plotter([marker] * 3, ["a", "b", "c"], difference=True)
     with pytest.raises(VolvizError, match="equal shapes"):
         difference_volume(marker, marker[:3])

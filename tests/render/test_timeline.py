@@ -76,7 +76,7 @@ def test_series_reads_every_record_with_labels(run, series):
     np.testing.assert_allclose(part.volumes[1], np.abs(w[4]).sum(axis=1), rtol=1e-6)
     assert tl.pick_frames(10, 4).tolist() == [0, 3, 6, 9]
     assert tl.pick_frames(3).tolist() == [0, 1, 2]
-    with pytest.raises(VolvizError, match="--series 'bias'"):
+    with pytest.raises(VolvizError, match="series='bias'"):
         tl.load_series(line, "0", data="bias")
 
 
@@ -109,7 +109,7 @@ def test_stable_order_is_one_permutation_for_every_frame(series, needs_gl):
     finally:
         scene.close()
     assert tl.stable_order(series.volumes, "none") is None
-    with pytest.raises(VolvizError, match="--time-ordering 'last'"):
+    with pytest.raises(VolvizError, match="time_ordering='last'"):
         tl.stable_order(series.volumes, "last")
 
 

@@ -97,11 +97,11 @@ def test_writer_thread_error_surfaces_and_removes_file(tmp_path, arrays):
 def test_reader_errors(tmp_path, arrays):
     path = write(tmp_path / "s.h5", arrays)
     with Store(path) as store:
-        with pytest.raises(StoreError, match="--layer 'a.cnv' is not in s.h5; did you mean a.conv"):
+        with pytest.raises(StoreError, match="layer='a.cnv' is not in s.h5; did you mean a.conv"):
             store.volume("a.cnv", 0)
-        with pytest.raises(StoreError, match="--image 3 is out of range"):
+        with pytest.raises(StoreError, match="image=3 is out of range"):
             store.volume("b", 3)
-        with pytest.raises(StoreError, match="--image 'cat' is not in"):
+        with pytest.raises(StoreError, match="image='cat' is not in"):
             store.volume("b", "cat")
     with pytest.raises(StoreError, match="does not exist"):
         Store(tmp_path / "missing.h5")

@@ -56,11 +56,10 @@ class Target:
 
     def __post_init__(self) -> None:
         if self.score not in SCORES:
-            msg = f"--score {self.score!r} is not one of {', '.join(SCORES)}"
-            raise TargetError(msg)
+            msg = f"is not one of {', '.join(SCORES)}"
+            raise TargetError(msg, param="score", value=self.score)
         if self.classes is not None and not self.classes:
-            msg = "--target names no class"
-            raise TargetError(msg)
+            raise TargetError("names no class", param="target")
 
     def class_index(self, logits: torch.Tensor) -> torch.Tensor:
         """Class explained for each image: ndarray-like (N,) int64, -1 for a class set."""
@@ -77,8 +76,8 @@ class Target:
             raise TargetError(msg)
         k = logits.shape[1]
         if self.classes is not None and max(self.classes) >= k:
-            msg = f"--target {self.spec or self.classes!r}: the model has only {k} classes"
-            raise TargetError(msg)
+            msg = f": the model has only {k} classes"
+            raise TargetError(msg, param="target", value=self.spec or self.classes)
         values = logits if self.score == "logit" else logits.log_softmax(dim=1)
         if self.classes is None:
             index = logits.detach().argmax(dim=1, keepdim=True)
@@ -152,8 +151,8 @@ def parse_target(
     limit = n_classes if n_classes is not None else (len(class_names) or None)
     parts = [p.strip() for p in spec.split(",") if p.strip()]
     if not parts:
-        msg = f"--target {spec!r} names no class; give an index, a class name or pred"
-        raise TargetError(msg)
+        msg = "names no class; give an index, a class name or pred"
+        raise TargetError(msg, param="target", value=spec)
     classes = tuple(dict.fromkeys(_one_class(p, class_names, limit, spec) for p in parts))
     return Target(classes, score, spec)
 
@@ -163,8 +162,8 @@ def _one_class(part: str, names: Sequence[str], limit: int | None, spec: str) ->
         index = int(part)
         if index < 0 or (limit is not None and index >= limit):
             bound = f"0..{limit - 1}" if limit is not None else ">= 0"
-            msg = f"--target {spec!r}: class index {index} is out of range ({bound})"
-            raise TargetError(msg)
+            msg = f": class index {index} is out of range ({bound})"
+            raise TargetError(msg, param="target", value=spec)
         return index
     wanted = _norm(part)
     normed = [_norm(n) for n in names]
@@ -176,8 +175,8 @@ def _one_class(part: str, names: Sequence[str], limit: int | None, spec: str) ->
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     if not names:
         hint = "; this model has no class names, give a class index"
-    msg = f"--target {spec!r}: {part!r} is not a class name{hint}"
-    raise TargetError(msg)
+    msg = f": {part!r} is not a class name{hint}"
+    raise TargetError(msg, param="target", value=spec)
 
 
 def _norm(name: str) -> str:

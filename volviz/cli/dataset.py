@@ -157,4 +157,6 @@ def order_cmd(
 
     stored = order_from_stats(file, layer, method, label=label, name=name, force=force)
     ratio = stored.metrics.get("ratio_to_original")
-    info_line(ctx, f"stored {stored.name} for {layer} (path / original: {ratio})")
+    shown = f"{ratio:.3f}" if isinstance(ratio, float) else str(ratio)
+    where = f"/layers/{layer}/orderings/{stored.name}"
+    info_line(ctx, f"stored {where} in {file} (path / original: {shown})")

@@ -21,7 +21,16 @@ C = TypeVar("C", bound=click.Command)
 
 _API_NAMES = "volviz_api_names"
 _CONTEXT = "volviz.context"
-COMMON_NAMES = {"path": "out", "overwrite": "force", "vox_path": "out", "xdmf_path": "xdmf"}
+COMMON_NAMES = {
+    "path": "out",
+    "overwrite": "force",
+    "vox_path": "out",
+    "xdmf_path": "xdmf",
+    "layer": "layers",
+    "image": "images",
+    "normalization": "normalize",
+    "opacity_scale": "opacity_scale",
+}
 """API parameter -> click parameter for every command that does not declare its own."""
 KEY_VALUE = "*"
 """``api_names`` key: the option (``--param``) that takes any other API parameter as KEY=VALUE."""
@@ -162,6 +171,16 @@ def _global_options() -> list[click.Option]:
     ]
 
 
+def _interrupted(ctx: click.Context | None) -> str:
+    """What Ctrl-C left: commands with ``--resume`` keep their finished part."""
+    if ctx is not None and any(p.name == "resume" for p in ctx.command.params):
+        return (
+            "Interrupted: the finished batches are kept; run the same command with --resume "
+            "to continue where it stopped"
+        )
+    return "Interrupted"
+
+
 class VolvizGroup(click.Group):
     """A click group that turns protocol errors into one ``Error: ...`` line in option words.
 
@@ -195,6 +214,11 @@ class VolvizGroup(click.Group):
             return result
         except VolvizError as exc:
             raise click.ClickException(cli_message(exc, ctx.meta.get(_CONTEXT))) from None
+        except KeyboardInterrupt:
+            if ctx.parent is not None:  # the top group says it once
+                raise
+            click.echo(_interrupted(ctx.meta.get(_CONTEXT)), err=True)
+            ctx.exit(130)  # 128 + SIGINT, as shells report it
         except ValueError as exc:
             # The leaf libraries cannot subclass VolvizError; their errors follow the same
             # protocol. Imported here, not at start-up (they are heavy).

@@ -164,6 +164,8 @@ def _metrics_table(rows: dict[str, dict[str, Any]], title: str) -> None:
         cells = [layer]
         for _, key in columns[1:]:
             value = metrics.get(key or "", "")
+            if value is None:  # a ratio of 0 / 0: identical maps, no order is better
+                value = "n/a"
             cells.append(f"{value:,.3f}" if isinstance(value, float) else str(value))
         table.add_row(*cells)
     console().print(table)

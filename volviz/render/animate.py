@@ -28,8 +28,7 @@ def orbit_frames(plotter: pv.Plotter, frames: int = 36) -> Iterator[np.ndarray]:
     Linked subplots share one camera, so every panel turns together.
     """
     if frames < 2:
-        msg = f"--frames {frames} must be at least 2"
-        raise VolvizError(msg)
+        raise VolvizError("must be at least 2", param="frames", value=frames)
     step = 360.0 / frames
     for _ in range(frames):
         image = screenshot_array(plotter)
@@ -89,11 +88,10 @@ def write_frames(
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix not in ANIMATION_SUFFIXES:
-        msg = f"--out {str(target)!r} must end in {' or '.join(ANIMATION_SUFFIXES)}"
-        raise VolvizError(msg)
+        msg = f"must end in {' or '.join(ANIMATION_SUFFIXES)}"
+        raise VolvizError(msg, param="path", value=path)
     if not 1 <= fps <= 60:
-        msg = f"--fps {fps} is not in 1..60"
-        raise VolvizError(msg)
+        raise VolvizError("is not in 1..60", param="fps", value=fps)
     if suffix == ".mp4" and importlib.util.find_spec("imageio_ffmpeg") is None:
         msg = (
             f"{str(target)!r}: MP4 needs ffmpeg from the mp4 extra "

@@ -68,8 +68,7 @@ def compare_plotter(
         msg = f"compare takes 2 to 4 volumes with one title each, got {n} and {len(titles)}"
         raise VolvizError(msg)
     if difference and n != 2:
-        msg = f"--difference needs exactly 2 volumes, got {n}"
-        raise VolvizError(msg)
+        raise VolvizError(f"needs exactly 2 volumes, got {n}", param="difference")
     orders = list(orders) if orders is not None else [None] * n
     same = len({v.shape for v in volumes}) == 1
     limits = display_range(volumes, style.normalization) if shared_range and same else None

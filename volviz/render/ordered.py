@@ -95,8 +95,8 @@ class Arranged:
         """Displayed slice that shows original ``channel``."""
         hits = np.flatnonzero(self.channel_at == channel)
         if not hits.size:
-            msg = f"--channel {channel} is not in 0..{int(self.channel_at.max())}"
-            raise VolvizError(msg)
+            msg = f"is not in 0..{int(self.channel_at.max())}"
+            raise VolvizError(msg, param="channel", value=channel)
         return int(hits[0])
 
 
@@ -112,8 +112,7 @@ def arrange(
         msg = f"ordering {order.name!r} has {order.order.size} channels, the volume has {c}"
         raise VolvizError(msg)
     if gap < 0:
-        msg = f"--gap {gap} must be >= 0"
-        raise VolvizError(msg)
+        raise VolvizError("must be >= 0", param="gap", value=gap)
     starts = [0, *(order.boundaries.tolist() if order.boundaries is not None else []), c]
     pieces, channels, clusters, pos = [], [], [], 0
     blank = np.full((gap, *volume.shape[1:]), fill, dtype=volume.dtype)

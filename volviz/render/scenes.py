@@ -37,13 +37,11 @@ def threshold_level(
     """
     if level is not None:
         if not np.isfinite(level):
-            msg = f"--level {level} is not a finite number"
-            raise VolvizError(msg)
+            raise VolvizError("is not a finite number", param="level", value=level)
         return float(level), f"level {level:.3g}"
     p = DEFAULT_PERCENTILE if percentile is None else percentile
     if not 0.0 <= p <= 100.0:
-        msg = f"--percentile {p} is not in 0..100"
-        raise VolvizError(msg)
+        raise VolvizError("is not in 0..100", param="percentile", value=p)
     value = float(np.percentile(volume, p))
     return value, f"{p:g}th percentile = {value:.3g}"
 
@@ -126,8 +124,7 @@ def slice_index(value: int | None, size: int, name: str) -> int:
     if value is None:
         return size // 2
     if not 0 <= value < size:
-        msg = f"--{name} {value} is not in 0..{size - 1}"
-        raise VolvizError(msg)
+        raise VolvizError(f"is not in 0..{size - 1}", param=name, value=value)
     return int(value)
 
 

@@ -59,14 +59,13 @@ def stack_layout(
         msg = "the layer stack needs at least one layer"
         raise VolvizError(msg)
     if channel_scale not in CHANNEL_SCALES:
-        msg = f"--channel-scale {channel_scale!r} is not one of {', '.join(CHANNEL_SCALES)}"
-        raise VolvizError(msg)
+        msg = f"is not one of {', '.join(CHANNEL_SCALES)}"
+        raise VolvizError(msg, param="channel_scale", value=channel_scale)
     n = len(shapes)
     if columns is None:
         columns = n if n <= 6 else math.ceil(math.sqrt(2 * n))
     if columns < 1:
-        msg = f"--columns {columns} must be at least 1"
-        raise VolvizError(msg)
+        raise VolvizError("must be at least 1", param="columns", value=columns)
     spatial = max(max(h, w) for _, h, w in shapes)
     most = max(c for c, _, _ in shapes)
     if channel_scale == "sqrt":

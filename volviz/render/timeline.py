@@ -84,8 +84,7 @@ def pick_frames(n: int, max_frames: int | None = None) -> np.ndarray:
     if max_frames is None or max_frames >= n:
         return np.arange(n)
     if max_frames < 2:
-        msg = f"--frames {max_frames} must be at least 2"
-        raise VolvizError(msg)
+        raise VolvizError("must be at least 2", param="frames", value=max_frames)
     return np.unique(np.linspace(0, n - 1, max_frames).round().astype(np.int64))
 
 
@@ -109,8 +108,8 @@ def load_series(
         Record indices to read (default: all complete records).
     """
     if data not in SERIES:
-        msg = f"--series {data!r} is not one of {', '.join(SERIES)}"
-        raise VolvizError(msg)
+        msg = f"is not one of {', '.join(SERIES)}"
+        raise VolvizError(msg, param="series", value=data)
     n = timeline.n_steps
     if n == 0:
         msg = f"{timeline.store.path.name} has no recorded steps yet"
@@ -136,8 +135,8 @@ def stable_order(volumes: np.ndarray, mode: str = "final") -> ChannelOrder | Non
     ``none`` keeps the original order. Fewer than 3 channels: the original order.
     """
     if mode not in TIME_ORDERINGS:
-        msg = f"--time-ordering {mode!r} is not one of {', '.join(TIME_ORDERINGS)}"
-        raise VolvizError(msg)
+        msg = f"is not one of {', '.join(TIME_ORDERINGS)}"
+        raise VolvizError(msg, param="time_ordering", value=mode)
     if mode == "none" or volumes.shape[1] < 3:
         return None
     import ordering
@@ -154,8 +153,8 @@ def fixed_range(volumes: np.ndarray, method: str) -> tuple[Any, Any]:
     (C, 1, 1): each channel's range over all frames. NaNs are ignored.
     """
     if method not in NORMALIZATIONS:
-        msg = f"--normalize {method!r} is not one of {', '.join(NORMALIZATIONS)}"
-        raise VolvizError(msg)
+        msg = f"is not one of {', '.join(NORMALIZATIONS)}"
+        raise VolvizError(msg, param="normalization", value=method)
     finite = np.where(np.isfinite(volumes), volumes, np.nan)
     if not np.isfinite(finite).any():
         return 0.0, 1.0
@@ -261,8 +260,7 @@ class TimeScene:
 def contact_sheet(frames: Sequence[np.ndarray], columns: int | None = None) -> np.ndarray:
     """Tile equal-sized frames (H, W, 3) in rows of ``columns`` (default: up to 4)."""
     if columns is not None and columns < 1:
-        msg = f"--columns {columns} must be at least 1"
-        raise VolvizError(msg)
+        raise VolvizError("must be at least 1", param="columns", value=columns)
     n = len(frames)
     cols = min(columns or 4, n)
     rows = math.ceil(n / cols)

@@ -43,8 +43,7 @@ def opacity_curve(
         Opacities in 0..1 for display values ``linspace(0, 1, n)``.
     """
     if scale < 0 or not np.isfinite(scale):
-        msg = f"--opacity-scale {scale} must be a number >= 0"
-        raise VolvizError(msg)
+        raise VolvizError("must be a number >= 0", param="opacity_scale", value=scale)
     v = np.linspace(0.0, 1.0, n)
     if preset == "ramp":
         curve = np.interp(v, np.linspace(0.0, 1.0, len(RAMP)), RAMP)
@@ -59,8 +58,8 @@ def opacity_curve(
     elif preset == "diverging":
         curve = 0.8 * np.abs(2.0 * v - 1.0) ** 1.5
     else:
-        msg = f"--preset {preset!r} is not one of {', '.join(PRESETS)}"
-        raise VolvizError(msg)
+        msg = f"is not one of {', '.join(PRESETS)}"
+        raise VolvizError(msg, param="preset", value=preset)
     level = np.abs(2.0 * v - 1.0) if preset == "diverging" else v
     curve = np.where(level < floor, 0.0, curve)
     return np.clip(curve * scale, 0.0, 1.0)

@@ -151,10 +151,14 @@ def aggregate_store(
         The layers aggregated.
     """
     if top_k < 1:
-        msg = f"--top-k {top_k} must be at least 1"
-        raise StoreError(msg)
+        raise StoreError("must be at least 1", param="top_k", value=top_k)
     with Store(path) as store:
         keys = list(layers) if layers else store.layers
+        for key in keys:  # before any work: unknown layers and existing results
+            store.activations(key)
+            if f"aggregates/activations/{key}" in store.file and not force:
+                msg = f"has activation aggregates in {store.path.name} already; pass {{force}}"
+                raise StoreError(msg, param="layers", value=key, refs={"force": True})
         labels = [r["label"] for r in store.inputs]
         results = {}
         for done, key in enumerate(keys):
@@ -223,8 +227,8 @@ def read_stats(store: Store, kind: str, layer: str) -> dict[str, Any]:
     group = store.file.get(f"aggregates/{kind}/{layer}")
     if group is None:
         have = ", ".join(list_stats(store, kind)) or "none (run `volviz dataset stats` first)"
-        msg = f"--layer {layer!r} has no {kind} aggregates in {store.path.name}; stored: {have}"
-        raise StoreError(msg)
+        msg = f"has no {kind} aggregates in {store.path.name}; stored: {have}"
+        raise StoreError(msg, param="layer", value=layer)
     check(group, "class-stats")
     out: dict[str, Any] = {k: group[k][()] for k in ("count", "mean", "variance")}
     out["labels"] = [str(s) for s in group["labels"].asstr()[()]]
@@ -261,8 +265,8 @@ def order_from_stats(
     with Store(path) as store:
         stats = read_stats(store, "activations", layer)
     if label not in stats["labels"]:
-        msg = f"--label {label!r} is not aggregated; labels: {', '.join(stats['labels'])}"
-        raise StoreError(msg)
+        msg = f"is not aggregated; labels: {', '.join(stats['labels'])}"
+        raise StoreError(msg, param="label", value=label)
     volume = np.asarray(stats["mean"][stats["labels"].index(label)], dtype=np.float32)
     fitted = orderings.fit_order(volume, method, **params)
     stored = StoredOrdering(

@@ -82,8 +82,8 @@ def load_ordering(store: Store, layer: str, name: str) -> StoredOrdering:
     names = list_orderings(store, layer)
     if name not in names:
         have = ", ".join(names) if names else "none (run `volviz order` first)"
-        msg = f"--ordering {name!r} is not stored for layer {layer!r}; stored: {have}"
-        raise StoreError(msg)
+        msg = f"is not stored for layer {layer!r}; stored: {have}"
+        raise StoreError(msg, param="ordering", value=name)
     group = store.layer_group(layer)["orderings"][name]
     check(group, "ordering")
     return StoredOrdering(

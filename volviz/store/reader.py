@@ -130,8 +130,8 @@ class Store:
 
             close = difflib.get_close_matches(layer, list(group), n=5, cutoff=0.4)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            msg = f"--layer {layer!r} is not in {self.path.name}{hint}"
-            raise StoreError(msg)
+            msg = f"is not in {self.path.name}{hint}"
+            raise StoreError(msg, param="layer", value=layer)
         check(group[layer], "layer")
         return group[layer]
 
@@ -146,14 +146,20 @@ class Store:
         n = self.n_images
         if isinstance(image, str) and not image.lstrip("-").isdigit():
             names = [r["name"] for r in self.inputs]
-            if image not in names:
-                msg = f"--image {image!r} is not in {self.path.name}; images: {', '.join(names)}"
-                raise StoreError(msg)
-            return names.index(image)
+            hits = [i for i, name in enumerate(names) if name == image]
+            if not hits:
+                shown = ", ".join(names[:10]) + (f", ... ({n} in all)" if n > 10 else "")
+                msg = f"is not in {self.path.name}; images: {shown}"
+                raise StoreError(msg, param="image", value=image)
+            if len(hits) > 1:  # never pick one silently
+                where = ", ".join(map(str, hits[:10])) + (", ..." if len(hits) > 10 else "")
+                msg = f"names {len(hits)} images of {self.path.name} ({where}): give an index"
+                raise StoreError(msg, param="image", value=image)
+            return hits[0]
         index = int(image)
         if not -n <= index < n:
-            msg = f"--image {index} is out of range: {self.path.name} holds {n} images"
-            raise StoreError(msg)
+            msg = f"is out of range: {self.path.name} holds {n} images"
+            raise StoreError(msg, param="image", value=index)
         return index % n
 
     def volume(self, layer: str, image: int | str = 0) -> np.ndarray:

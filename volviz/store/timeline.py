@@ -93,8 +93,8 @@ class Timeline:
 
     def _index(self, t: int) -> int:
         if not -self._n <= t < self._n:
-            msg = f"--step {t} is out of range: {self._n} steps recorded"
-            raise StoreError(msg)
+            msg = f"is out of range: {self._n} steps recorded"
+            raise StoreError(msg, param="step", value=t)
         return t % self._n
 
     def _dataset(self, layer: str, name: str) -> h5py.Dataset:

@@ -115,8 +115,8 @@ def display_range(volumes: Sequence[np.ndarray], method: str) -> tuple[float, fl
     elif method == "channel":
         return None
     else:
-        msg = f"--normalize {method!r} is not one of {', '.join(NORMALIZATIONS)}"
-        raise VolvizError(msg)
+        msg = f"is not one of {', '.join(NORMALIZATIONS)}"
+        raise VolvizError(msg, param="normalization", value=method)
     return float(lo), float(hi)
 
 
@@ -131,8 +131,8 @@ def normalize(
     ``limits`` replaces the range computed from ``volume`` (to share one across volumes).
     """
     if method not in NORMALIZATIONS:
-        msg = f"--normalize {method!r} is not one of {', '.join(NORMALIZATIONS)}"
-        raise VolvizError(msg)
+        msg = f"is not one of {', '.join(NORMALIZATIONS)}"
+        raise VolvizError(msg, param="normalization", value=method)
     v = np.asarray(volume, dtype=np.float32)
     if method == "channel":
         axes = tuple(i for i in range(v.ndim) if i != v.ndim - 3)
@@ -174,6 +174,6 @@ def parse_spacing(text: str | None) -> tuple[float, float, float] | None:
     except ValueError:
         values = ()
     if len(values) != 3 or not all(np.isfinite(values)) or min(values) <= 0:
-        msg = f"--spacing {text!r} is not 'auto' or three numbers > 0 'DZ,DY,DX'"
-        raise VolvizError(msg)
+        msg = "is not 'auto' or three numbers > 0 'DZ,DY,DX'"
+        raise VolvizError(msg, param="spacing", value=text)
     return values  # type: ignore[return-value]
