@@ -16,6 +16,8 @@ from volviz.cli.options import (
     model_options,
     progress_bar,
 )
+from volviz.cli.verbose import detail, file_detail
+from volviz.cli.verbose import stage as timed  # `stage` is the --stage option here
 
 
 @click.command()
@@ -91,10 +93,14 @@ def capture(
     from volviz.store.compression import codec_name, dataset_filters
 
     dataset_filters(codec_name(compress))  # before the model is built
-    loaded = load_model(model, weights=weights, seed=seed, device=device)
+    with timed(ctx, "load the model"):
+        loaded = load_model(model, weights=weights, seed=seed, device=device)
     info_line(ctx, f"{loaded.name}: weights {loaded.weights}, device {loaded.device}")
     specs = layer_list(layers)
-    with progress_bar(ctx, "capturing") as update:
+    with (
+        timed(ctx, "capture (forward passes and writes)"),
+        progress_bar(ctx, "capturing") as update,
+    ):
         run_capture(
             loaded,
             list(inputs),
@@ -112,5 +118,10 @@ def capture(
         )
     with Store(out) as store:
         info_line(ctx, f"wrote {out}: {len(store.layers)} layers x {store.n_images} images")
+        for layer in store.layers:  # -v: what each layer's dataset looks like on disk
+            ds = store.activations(layer)
+            codec = ds.attrs.get("compression", ds.compression or "none")
+            detail(ctx, f"  {layer}: {ds.shape} {ds.dtype}, chunks {ds.chunks}, {codec}")
+        file_detail(ctx, out)
         if not ctx.obj.get("quiet"):
             print_predictions(store)
