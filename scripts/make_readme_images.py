@@ -61,7 +61,11 @@ def main() -> None:
     names = ("pembroke", "chihuahua", "Persian_1")
     grads = [reduce_input_channels(np.load(DATA / "gradients" / f"conv1_{n}.npy")) for n in names]
     diverging = Style(
-        window_size=(1080, 420), normalization="symmetric", cmap="coolwarm", preset="diverging"
+        window_size=(1080, 420),
+        normalization="symmetric",
+        cmap="coolwarm",
+        preset="diverging",
+        quantity="gradient",
     )
     save_screenshot(
         compare_plotter(
