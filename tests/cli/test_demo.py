@@ -1,18 +1,21 @@
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from click.testing import CliRunner
 from PIL import Image
 
+from tests.report.outline import load_baseline, missing_from, report_outline
 from volviz.cli.main import cli
 from volviz.store import Store, validate
 
 
 def test_demo_end_to_end(tmp_path, needs_gl):
     out = tmp_path / "demo"
-    result = CliRunner().invoke(cli, ["demo", "--out", str(out)], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    assert "espresso" in result.output and "valid" in result.output
+    # One run, quiet (-q after the subcommand): it prints nothing at all.
+    result = CliRunner().invoke(cli, ["demo", "-q", "--out", str(out)], catch_exceptions=False)
+    assert result.exit_code == 0 and result.output == "", result.output
     store_path = out / "demo.h5"
     assert validate(store_path) == []
     with Store(store_path) as store:
@@ -32,7 +35,12 @@ def test_demo_end_to_end(tmp_path, needs_gl):
     assert "Weight gradients" in report and "Attributions" in report
     assert "Filter importance and pruning check" in report and "top-1" in report
     assert "interactive 3D page" in report
+    # Every section, picture and link the report held before it went parallel (issue 19).
+    assert missing_from(load_baseline("demo_store"), report_outline(report)) == []
+    for name in re.findall(r"(?:src|href)=[\"']([^\"']+)", report):
+        assert (out / "report" / name).is_file(), name
+    # The top-5 table the demo prints (without -q) is `volviz info`'s.
+    shown = CliRunner().invoke(cli, ["info", str(store_path)])
+    assert shown.exit_code == 0 and "espresso" in shown.output and "chelsea" in shown.output
     again = CliRunner().invoke(cli, ["-q", "demo", "--out", str(out)])
     assert again.exit_code == 1 and "exists; pass --force" in again.output
-    quiet = CliRunner().invoke(cli, ["-q", "demo", "--out", str(out), "--force"])
-    assert quiet.exit_code == 0 and quiet.output == ""
