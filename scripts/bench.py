@@ -1,8 +1,8 @@
 """volviz benchmarks. `python scripts/bench.py NAME` prints one JSON object on its last line.
 
 NAME: capture | store | memory | ordering | export | gradients | render | scale | track |
-similarity | demo | all (the last eight live in scripts/bench_NAME.py, each also runnable on its
-own).
+similarity | demo | serve | all (the last nine live in scripts/bench_NAME.py, each also runnable
+on its own).
 Ratios are measured side by side in one process run; torch runs on 1 thread.
 """
 
@@ -220,6 +220,7 @@ BENCHES: dict[str, Callable[[], dict[str, Any]]] = {
     "track": lambda: bench_module("track"),
     "demo": lambda: bench_module("demo"),
     "similarity": lambda: bench_module("similarity"),
+    "serve": lambda: bench_module("serve"),
 }
 
 

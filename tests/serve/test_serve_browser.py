@@ -42,9 +42,20 @@ def start_server(*args: object, deadline: float = 90.0) -> tuple[subprocess.Pope
             break
         seen.append(line)
         if match := re.search(r"open (http://\S+)", line):
+            drain(proc, seen)
             return proc, match.group(1)
     stop(proc)
     pytest.fail(f"volviz serve printed no URL: {''.join(seen)}")
+
+
+def drain(proc: subprocess.Popen, lines: list[str]) -> None:
+    """Keep reading the server's output (a full pipe would block it); kept for failures."""
+    import threading
+
+    assert proc.stdout is not None
+    thread = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)  # type: ignore[arg-type]
+    thread.start()
+    proc.drain = thread  # type: ignore[attr-defined]
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -54,6 +65,8 @@ def stop(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    if getattr(proc, "drain", None) is not None:
+        proc.drain.join(timeout=10)  # type: ignore[attr-defined]
     if proc.stdout is not None:
         proc.stdout.close()
 
@@ -169,11 +182,62 @@ def test_non_local_bind_refuses_requests_without_the_token(serve_store: Path) ->
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(bare, timeout=10)
         assert refused.value.code == 403
-        with pytest.raises(urllib.error.HTTPError):
+        refused.value.close()
+        with pytest.raises(urllib.error.HTTPError) as refused_ws:
             urllib.request.urlopen(bare + "ws", timeout=10)
+        assert refused_ws.value.code == 403
+        refused_ws.value.close()
         token = url.split("token=")[1]
         with urllib.request.urlopen(f"{bare}?token={token}", timeout=10) as ok:
             assert ok.status == 200
             assert "volviz_token" in ok.headers.get("Set-Cookie", "")
     finally:
         stop(proc)
+
+
+WRITER = """
+import sys, time, torch
+from torch import nn
+import volviz
+torch.manual_seed(0)
+model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU())
+x = torch.rand(2, 1, 6, 8, generator=torch.Generator().manual_seed(0))
+with volviz.track(model, sys.argv[1], probe=x, layers=["0"]) as tracker:
+    for t in range(int(sys.argv[2])):
+        model(x).sum().backward()
+        tracker.record(10 * t, epoch=t, loss=1.0)
+        model.zero_grad()
+        print(t, flush=True)
+        sys.stdin.readline()  # the test says when to write the next record
+"""
+
+
+def test_follow_shows_records_as_they_arrive(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run = tmp_path / "run.h5"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(run), "3"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdin is not None and writer.stdout is not None
+    try:
+        assert writer.stdout.readline().strip() == "0"  # the first record is written
+        proc, url = start_server(run, "--follow", "--interval", "0.2")
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 800})
+            page.goto(url)
+            status = page.locator("#status")
+            wait_for(lambda: "record 1/1" in status.inner_text(), "the first record", 60)
+            writer.stdin.write("\n")
+            writer.stdin.flush()
+            assert writer.stdout.readline().strip() == "1"
+            wait_for(lambda: "record 2/2" in status.inner_text(), "the new record", 60)
+            page.close()
+        finally:
+            stop(proc)
+    finally:
+        writer.stdin.write("\n\n\n")
+        writer.stdin.close()
+        writer.wait(timeout=60)
+        writer.stdout.close()

@@ -108,6 +108,9 @@ def _start_polling(app: Any, seconds: float) -> None:
     async def loop() -> None:
         while True:
             await asyncio.sleep(seconds)
-            app.poll()
+            try:
+                app.poll()
+            except Exception as exc:  # a bad record must not stop following
+                print(f"volviz serve: --follow: {exc}", flush=True)
 
-    asyncio.get_event_loop().create_task(loop())
+    app.poll_task = asyncio.get_event_loop().create_task(loop())  # kept: tasks are weak

@@ -134,7 +134,9 @@ class App:
         how = f"ordered by {c.ordering}" if c.ordering else "original order"
         line = f"{c.layer}, image {c.image} ({s.image_names[c.image]}), {shape}, {how}"
         if s.time is not None:
-            line += f", {s.time.label(c.step)}"
+            n = s.time.n_steps
+            follow = ", following" if s.follow else ""
+            line += f", {s.time.label(c.step)}, record {c.step + 1}/{n}{follow}"
         return line
 
     # ------------------------------------------------------------------ scene
@@ -146,17 +148,21 @@ class App:
         interactor.AddObserver("StartInteractionEvent", lambda *_: sampling(plotter, True))
         interactor.AddObserver("EndInteractionEvent", lambda *_: sampling(plotter, False))
         self.state.status = self._status()
+        self.state.step = self.session.choices.step  # -1 (newest) becomes its index
         return plotter
 
-    def _on_rebuild(self, **changes: Any) -> None:
+    def _on_rebuild(self, force: bool = False, **changes: Any) -> None:
         s = self.session
         layer_changed = changes.get("layer") != s.choices.layer
         choices = {k: changes.get(k, getattr(s.choices, k)) for k in REBUILD}
         for key in ("channel", "row", "column", "image", "compare_image", "step"):
             choices[key] = int(choices[key])
         choices["percentile"] = float(choices["percentile"])
+        if not force and all(v == getattr(s.choices, k) for k, v in choices.items()):
+            return
+        moved = choices["step"] != s.choices.step
         s.replace(**choices)
-        if s.time is not None and self.follow_requested:
+        if s.time is not None and self.follow_requested and moved:
             # picking an older record stops following; the newest one resumes it
             s.follow = s.choices.step >= s.time.n_steps - 1
         if layer_changed:
@@ -187,7 +193,7 @@ class App:
                 self.state.n_steps = s.time.n_steps
                 if s.follow:
                     self.state.step = s.time.n_steps - 1
-                    self._on_rebuild(**{k: self.state[k] for k in REBUILD})
+                    self._on_rebuild(force=True, **{k: self.state[k] for k in REBUILD})
 
     # ------------------------------------------------------------------ picking
     def _on_press(self, interactor: Any, _event: str) -> None:

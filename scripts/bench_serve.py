@@ -1,0 +1,218 @@
+"""Benchmark of `volviz serve` in a real browser (Playwright + system chromium).
+
+- latency: a threshold slider change to the new frame arriving in the browser (the next image
+  message on the page's websocket), median of several changes, beside the server's own
+  frame time for the same scene (render + grab, as the window draws it), for a 96x55x55
+  volume and the 49-layer EfficientNet-Lite0 stack (chelsea) at 800x600;
+- frames per second arriving while the camera is dragged round (the rotation case);
+- memory: the server's RSS after loading the page and stepping through images, for a
+  20-image and a 2,000-image store of the same layer (it reads one volume at a time).
+
+Run: `python scripts/bench.py serve` (or this file). JSON on the last line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ARGS = ["--enable-unsafe-swiftshader", "--use-angle=swiftshader", "--no-sandbox"]
+VIEW = (800, 600)
+LOG: list[str] = []  # the servers' output
+# the page's side panels (300 + 280 px) and app bar (48 px) around the 800x600 view
+VIEWPORT = {"width": VIEW[0] + 580, "height": VIEW[1] + 48}
+
+
+def _store(path: Path, n: int, shape: tuple[int, int, int]) -> Path:
+    from volviz.store import StoreWriter
+
+    rng = np.random.default_rng(0)
+    inputs = [{"source": "bench", "name": f"i{i}", "label": "", "sha256": ""} for i in range(n)]
+    with StoreWriter(path, attrs={"model": "bench"}) as writer:
+        for start in range(0, n, 50):
+            block = np.maximum(rng.standard_normal((min(50, n - start), *shape)), 0)
+            writer.append(inputs[start : start + len(block)], {"conv": block.astype(np.float32)})
+    return path
+
+
+def _effnet_store(path: Path) -> Path:
+    from volviz.capture.extract import capture
+    from volviz.capture.models import load_model
+
+    capture(load_model(), ["sample:chelsea"], path, layers=["conv"])
+    return path
+
+
+def _serve(path: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+    env = {**os.environ, "VTK_DEFAULT_OPENGL_WINDOW": "vtkEGLRenderWindow"}
+    code = "import sys; from volviz.cli.main import main; main(sys.argv[1:])"
+    cmd = [sys.executable, "-c", code, "serve", str(path), "--port", "0", *extra]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    assert proc.stdout is not None
+    end = time.monotonic() + 120
+    while time.monotonic() < end:
+        line = proc.stdout.readline()
+        if match := re.search(r"open (http://\S+)", line):
+            # keep reading: a full pipe would block the server
+            threading.Thread(target=lambda: LOG.extend(proc.stdout), daemon=True).start()  # type: ignore[arg-type]
+            return proc, match.group(1)
+    proc.kill()
+    msg = f"volviz serve {path} printed no URL"
+    raise RuntimeError(msg)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def _rss_mb(pid: int) -> float:
+    text = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+)", text).group(1)) / 1024  # type: ignore[union-attr]
+
+
+class Frames:
+    """Times at which image messages arrive on the page's websockets."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.times: list[float] = []
+        page.on("websocket", lambda ws: ws.on("framereceived", self._on))
+
+    def _on(self, payload: Any) -> None:
+        if isinstance(payload, bytes) and len(payload) > 2000:  # an image, not state
+            self.times.append(time.perf_counter())
+
+    def after(self, t0: float, deadline: float = 30.0) -> float:
+        end = time.perf_counter() + deadline
+        while time.perf_counter() < end:
+            later = [t for t in self.times if t > t0]
+            if later:
+                return later[0] - t0
+            # Playwright delivers events only while it is called: wait through it.
+            self.page.wait_for_timeout(2)
+        return float("nan")
+
+
+def _open(browser: Any, url: str) -> tuple[Any, Frames]:
+    page = browser.new_page(viewport=VIEWPORT)
+    frames = Frames(page)
+    page.goto(url)
+    page.wait_for_selector("#status", timeout=60000)
+    frames.after(time.perf_counter() - 60, deadline=60)  # the first picture
+    time.sleep(1.0)
+    return page, frames
+
+
+def _latency(page: Any, frames: Frames, changes: int = 8) -> float:
+    page.wait_for_selector(".v-slider-track", timeout=30000)
+    track = page.locator(".v-input", has_text="threshold").locator(".v-slider-track").first
+    box = track.bounding_box()
+    out = []
+    for i in range(changes):
+        x = box["x"] + box["width"] * (0.1 + 0.6 * ((i % 2) ^ 1) + 0.02 * i)
+        t0 = time.perf_counter()
+        page.mouse.click(x, box["y"] + box["height"] / 2)
+        out.append(frames.after(t0))
+        time.sleep(0.5)
+    return round(statistics.median(out), 4)
+
+
+def _rotation_fps(page: Any, frames: Frames, seconds: float = 4.0) -> float:
+    canvas = page.locator("canvas").first.bounding_box()
+    cx, cy = canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    t0 = time.perf_counter()
+    step = 0
+    while time.perf_counter() - t0 < seconds:
+        step += 1
+        page.mouse.move(cx + 150 * np.sin(step / 10), cy + 50 * np.cos(step / 10))
+        page.wait_for_timeout(10)
+    page.mouse.up()
+    t1 = time.perf_counter()
+    n = len([t for t in frames.times if t0 < t <= t1])
+    return round(n / (t1 - t0), 2)
+
+
+def _window_frame_s(path: Path, scene: str) -> float:
+    """The server's own frame time for the same scene (render + read back, offscreen)."""
+    from volviz.render.volume import screenshot_array
+    from volviz.serve.session import Choices, Session
+    from volviz.store import Store
+
+    with Store(path) as store:
+        session = Session(store, Choices(layer=store.layers[0], scene=scene), window_size=VIEW)
+        plotter = session.plotter()
+        screenshot_array(plotter)
+        times = []
+        for i in range(5):
+            session.replace(threshold=0.1 * (i % 2))
+            session.apply_opacity(plotter)
+            start = time.perf_counter()
+            screenshot_array(plotter)
+            times.append(time.perf_counter() - start)
+        plotter.close()
+    return round(min(times), 4)
+
+
+def run() -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        return {"skipped": "no system chromium"}
+    out: dict[str, Any] = {"view": f"{VIEW[0]}x{VIEW[1]}", "renderer": "Mesa EGL (CPU)"}
+    out["load_average_1min_start"] = round(os.getloadavg()[0], 1)
+    with tempfile.TemporaryDirectory(dir=".") as tmp, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=ARGS)
+        cases = {
+            "volume_96x55x55": (_store(Path(tmp) / "v.h5", 2, (96, 55, 55)), "volume"),
+            "effnet_stack_49": (_effnet_store(Path(tmp) / "e.h5"), "stack"),
+        }
+        for name, (path, scene) in cases.items():
+            proc, url = _serve(path)
+            try:
+                page, frames = _open(browser, url)
+                if scene == "stack":
+                    page.locator(".v-input", has_text="scene").first.click()
+                    page.locator(".v-overlay .v-list-item", has_text="stack").first.click()
+                    frames.after(time.perf_counter(), deadline=120)
+                    time.sleep(2.0)
+                out[f"{name}_slider_to_frame_s"] = _latency(page, frames)
+                out[f"{name}_rotate_fps"] = _rotation_fps(page, frames)
+                page.close()
+            finally:
+                _stop(proc)
+            out[f"{name}_window_frame_s"] = _window_frame_s(path, scene)
+        for n in (20, 2000):
+            path = _store(Path(tmp) / f"m{n}.h5", n, (32, 28, 28))
+            proc, url = _serve(path)
+            try:
+                page, frames = _open(browser, url)
+                out[f"rss_mb_{n}_images"] = round(_rss_mb(proc.pid), 1)
+                page.close()
+            finally:
+                _stop(proc)
+        browser.close()
+    out["rss_2000_over_20"] = round(out["rss_mb_2000_images"] / out["rss_mb_20_images"], 3)
+    out["load_average_1min"] = round(os.getloadavg()[0], 1)
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(run()))
