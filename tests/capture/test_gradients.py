@@ -175,9 +175,9 @@ def test_auto_rule():
 
 
 def test_bad_strategy_and_layer(tiny, tiny_input):
-    with pytest.raises(GradientError, match="--strategy 'fast'"):
+    with pytest.raises(GradientError, match="strategy='fast'"):
         weight_gradients(tiny, tiny_input, ["conv1"], LOGIT0, strategy="fast")
-    with pytest.raises(GradientError, match=r"relu \(ReLU\): weight gradients need 2-D conv"):
+    with pytest.raises(GradientError, match=r"^layers name no 2-D conv layer .*: relu \(ReLU\)"):
         weight_gradients(tiny, tiny_input, ["relu"], LOGIT0)
     with pytest.raises(KeyError, match="did you mean conv1"):
         weight_gradients(tiny, tiny_input, ["conv_1"], LOGIT0)

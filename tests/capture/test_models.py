@@ -81,7 +81,7 @@ def test_named_weights_offline_say_what_to_do(tmp_path, monkeypatch):
 def test_unknown_model_and_device():
     with pytest.raises(ModelError, match="MODEL 'lenet9' is not known"):
         load_model("lenet9")
-    with pytest.raises(ModelError, match="--device 'tpu'"):
+    with pytest.raises(ModelError, match="device='tpu'"):
         resolve_device("tpu")
     if not torch.cuda.is_available():
         with pytest.raises(ModelError, match="no CUDA GPU"):

@@ -68,7 +68,7 @@ def test_a_reader_without_hdf5plugin_is_told_to_install_it(tmp_path: Path) -> No
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert run.returncode == 1
     assert "is compressed with blosc2-lz4; reading it needs the hdf5plugin package" in run.stderr
-    with pytest.raises(StoreError, match="--compress 'lzf' is not one of none, gzip, blosc2-lz4"):
+    with pytest.raises(StoreError, match="compress='lzf' is not one of none, gzip, blosc2-lz4"):
         StoreWriter(tmp_path / "t.h5", compress="lzf")
 
 

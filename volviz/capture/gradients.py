@@ -114,8 +114,8 @@ def weight_gradients(
     GradientResult
     """
     if strategy not in STRATEGIES:
-        msg = f"--strategy {strategy!r} is not one of {', '.join(STRATEGIES)}"
-        raise GradientError(msg)
+        msg = f"is not one of {', '.join(STRATEGIES)}"
+        raise GradientError(msg, param="strategy", value=strategy)
     if x.ndim != 4 or len(x) == 0:
         msg = f"inputs have shape {tuple(x.shape)}, expected (N, C, H, W) with N >= 1"
         raise GradientError(msg)
@@ -253,8 +253,8 @@ def _weighted(model: nn.Module, names: Sequence[str]) -> dict[str, nn.Module]:
             out[name] = found[name]
     if not out:
         kinds = ", ".join(f"{n} ({type(found[n]).__name__})" for n in names[:5])
-        msg = f"--layers {kinds}: weight gradients need 2-D conv layers with (O, I, kh, kw) weights"
-        raise GradientError(msg)
+        msg = f"name no 2-D conv layer with (O, I, kh, kw) weights to differentiate: {kinds}"
+        raise GradientError(msg, param="layers")
     return out
 
 

@@ -157,11 +157,10 @@ def resolve_device(device: str) -> torch.device:
         return torch.device("cpu")
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            msg = f"--device {device!r}: no CUDA GPU is available here; use --device cpu or auto"
-            raise ModelError(msg)
+            msg = ": no CUDA GPU is available here; use {device} or auto"
+            raise ModelError(msg, param="device", value=device, refs={"device": "cpu"})
         return torch.device(device)
-    msg = f"--device {device!r} is not one of auto, cpu, cuda"
-    raise ModelError(msg)
+    raise ModelError("is not one of auto, cpu, cuda", param="device", value=device)
 
 
 def load_model(

@@ -186,8 +186,7 @@ def dataset_batches(
     (decoding and hashing release the GIL); otherwise a DataLoader with worker processes.
     """
     if num_workers < 0:
-        msg = f"--workers {num_workers} must be 0 or more"
-        raise InputError(msg)
+        raise InputError("must be 0 or more", param="num_workers", value=num_workers)
     if num_workers == 0 and not pin_memory:
         starts = range(0, len(indices), batch_size)
         yield from prefetch(

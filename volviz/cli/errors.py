@@ -29,6 +29,8 @@ COMMON_NAMES = {
     "layer": "layers",
     "image": "images",
     "normalization": "normalize",
+    "num_workers": "workers",
+    "reduction": "reduce",
     "opacity_scale": "opacity_scale",
 }
 """API parameter -> click parameter for every command that does not declare its own."""

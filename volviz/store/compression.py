@@ -37,8 +37,8 @@ def codec_name(compress: bool | str | None) -> str | None:
     if compress is True:
         return GZIP
     if compress not in CODECS:
-        msg = f"--compress {compress!r} is not one of none, {', '.join(CODECS)}"
-        raise StoreError(msg)
+        msg = f"is not one of none, {', '.join(CODECS)}"
+        raise StoreError(msg, param="compress", value=compress)
     return str(compress)
 
 

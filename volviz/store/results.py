@@ -114,8 +114,8 @@ def read_gradient_run(file: h5py.File, run: str) -> dict[str, Any]:
     """
     runs = gradient_runs(file)
     if run not in runs:
-        msg = f"--run {run!r} is not in {file.filename}; runs: {', '.join(runs) or 'none'}"
-        raise StoreError(msg)
+        msg = f"is not in {file.filename}; runs: {', '.join(runs) or 'none'}"
+        raise StoreError(msg, param="run", value=run)
     group = file["gradients"][run]
     check(group, "gradient-run")
     out: dict[str, Any] = {"attrs": read_attrs(group), "layers": {}}
@@ -160,8 +160,8 @@ def gradient_volume(gradient: np.ndarray, reduction: str = "sum") -> np.ndarray:
     elif reduction == "keep":
         vol = g.reshape(-1, *g.shape[2:])
     else:
-        msg = f"--reduce {reduction!r} is not one of {', '.join(REDUCTIONS)}"
-        raise StoreError(msg)
+        msg = f"is not one of {', '.join(REDUCTIONS)}"
+        raise StoreError(msg, param="reduction", value=reduction)
     return np.ascontiguousarray(vol, dtype=np.float32)
 
 
@@ -209,8 +209,8 @@ def read_attribution(file: h5py.File, run: str) -> dict[str, Any]:
     """One attribution run: ``attrs`` and every array by name (``maps`` (N, H, W), ...)."""
     runs = attribution_runs(file)
     if run not in runs:
-        msg = f"--run {run!r} is not in {file.filename}; attributions: {', '.join(runs) or 'none'}"
-        raise StoreError(msg)
+        msg = f"is not in {file.filename}; attributions: {', '.join(runs) or 'none'}"
+        raise StoreError(msg, param="run", value=run)
     group = file["attributions"][run]
     check(group, "attribution")
     out: dict[str, Any] = {"attrs": read_attrs(group)}
@@ -330,10 +330,10 @@ def _import_kind(arrays: list[np.ndarray], kind: str) -> str:
     allowed = {"activations": (3, 4), "gradients": (4,)}
     if kind not in allowed or ndim not in allowed[kind]:
         msg = (
-            f"--kind {kind or 'auto'!r} does not fit arrays of shape {arrays[0].shape}: "
+            f"does not fit arrays of shape {arrays[0].shape}: "
             "activations are (C, H, W) (or one (N, C, H, W)), gradients (O, I, kh, kw)"
         )
-        raise StoreError(msg)
+        raise StoreError(msg, param="kind", value=kind or "auto")
     return kind
 
 
