@@ -145,3 +145,12 @@ def test_an_ambiguous_image_name_is_refused(tmp_path):
         run_cli("render", store, "--layer", "a", "--image", "cat", "-o", out, ok=False)
     )
     assert line == "Error: --image 'cat' names 2 images of s.h5 (0, 2): give an index"
+
+
+def test_bands_without_clusters_are_reported(tmp_path):
+    store = small_store(tmp_path / "s.h5", 2)
+    run_cli("-q", "order", store, "--method", "tsp")
+    args = ("render", store, "--layer", "a", "--ordering", "tsp", "-o", tmp_path / "o.html")
+    result = run_cli(*args, "--gap", "2", "--bands")
+    assert "Warning: ordering 'tsp' of layer 'a' (tsp) has no clusters" in result.output
+    assert "Warning" not in run_cli(*args, "--force").output  # no --gap/--bands: nothing to say

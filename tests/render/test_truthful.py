@@ -92,3 +92,18 @@ def test_non_finite_volumes_are_refused(bad: float, kind: str) -> None:
         f"path='x.npy' contains {kind} (1 non-finite voxels; the first at channel 2, row 1, "
         "column 3); only finite values can be drawn"
     )
+
+
+def test_html_compare_layout_keeps_titles_and_volumes_apart() -> None:
+    a, b = signed_pair()
+    fig = plotter_to_figure(
+        compare_plotter([a, b], ["layer x  image 0 (chelsea)  16x16x16", "b"], difference=True)
+    )
+    titles = [t.text for t in fig.layout.annotations[:3]]
+    assert titles[0] == "layer x  image 0 (chelsea)<br>16x16x16"  # two lines, not one wide
+    one = plotter_to_figure(volume_plotter(a))
+    for key in ("scene", "scene2", "scene3"):
+        assert list(fig.layout[key].domain.y) == [0.2, 0.9]  # above the colour bars
+    eye = fig.layout.scene.camera.eye
+    single = one.layout.scene.camera.eye
+    assert eye.x == pytest.approx(single.x * 1.35)  # narrow panels: the eye moves back
