@@ -20,6 +20,7 @@ from volviz.analysis.cka import MinibatchCKA, batch_bounds, check_kind, gram, ke
 from volviz.analysis.stats import prefer_post
 from volviz.errors import InputError, StoreError
 from volviz.store.reader import Store
+from volviz.store.schema import members
 
 Progress = Callable[[int, int], None]
 GROUP = "similarity"
@@ -254,7 +255,7 @@ def save_similarity(path: str | os.PathLike[str], result: Similarity, *, force: 
 def stored_similarities(store: Store) -> list[str]:
     """Names of the stored results (``layers-linear``, ``pair-rbf``...)."""
     group = store.file.get(f"analysis/{GROUP}")
-    return [] if group is None else sorted(k for k in group if not k.startswith(".tmp-"))
+    return sorted(members(group))
 
 
 def load_similarity(store: Store, name: str) -> Similarity:

@@ -146,7 +146,25 @@ def _volume_trace(actor: pv.Volume, f: int, first: bool, domain: Sequence[float]
     )
 
 
-def _mesh_traces(actor: pv.Actor) -> list[Any]:
+def _mesh_bar(lookup_table: Any, lo: float, hi: float, domain: Sequence[float]) -> dict[str, Any]:
+    """The PNG bar's data-unit labels (the lookup table's annotations) under the panel."""
+    n = lookup_table.GetNumberOfAnnotatedValues()
+    values = [float(lookup_table.GetAnnotatedValue(i).ToDouble()) for i in range(n)]
+    texts = [str(lookup_table.GetAnnotation(i)) for i in range(n)]
+    return {
+        "orientation": "h",
+        "x": (domain[0] + domain[1]) / 2,
+        "xanchor": "center",
+        "y": 0.06,
+        "yanchor": "bottom",
+        "len": 0.6 * (domain[1] - domain[0]),
+        "thickness": 12,
+        "tickvals": [lo + v * (hi - lo) for v in values],
+        "ticktext": texts,
+    }
+
+
+def _mesh_traces(actor: pv.Actor, domain: Sequence[float] = (0.0, 1.0)) -> list[Any]:
     import plotly.graph_objects as go
 
     mesh = actor.mapper.dataset
@@ -185,6 +203,9 @@ def _mesh_traces(actor: pv.Actor) -> list[Any]:
             "cmax": hi,
             "showscale": False,
         }
+        table = actor.mapper.GetLookupTable()
+        if table.GetNumberOfAnnotatedValues():  # the scene's colour bar, in data units
+            kwargs.update(showscale=True, colorbar=_mesh_bar(table, lo, hi, domain))
     out.append(
         go.Mesh3d(
             x=tri.points[:, 0],
@@ -287,13 +308,13 @@ def plotter_to_figure(plotter: pv.Plotter, *, max_points: int = HTML_MAX_POINTS)
     f = _budget(plotter, max_points)
     first = True
     for i, (renderer, record) in enumerate(zip(plotter.renderers, records, strict=True)):
+        domain = fig.layout[f"scene{i + 1 if i else ''}"].domain.x
         for actor in renderer.actors.values():
             if isinstance(actor, pv.Volume):
-                domain = fig.layout[f"scene{i + 1 if i else ''}"].domain.x
                 fig.add_trace(_volume_trace(actor, f, first, domain), row=1, col=i + 1)
                 first = False
             elif isinstance(actor, pv.Actor) and getattr(actor.mapper, "dataset", None):
-                for trace in _mesh_traces(actor):
+                for trace in _mesh_traces(actor, domain):
                     fig.add_trace(trace, row=1, col=i + 1)
         if record.labels:
             xyz = np.array([p for p, _ in record.labels])
@@ -323,7 +344,7 @@ def plotter_to_figure(plotter: pv.Plotter, *, max_points: int = HTML_MAX_POINTS)
         paper_bgcolor=BACKGROUND,
         font={"color": "white"},
         margin={"l": 0, "r": 0, "t": 40 if n == 1 else 60, "b": 30},
-        height=None if n == 1 else 520,
+        height=560,  # room for the scene, its colour bar and the footnote
         showlegend=False,
         annotations=[
             *fig.layout.annotations,
@@ -356,9 +377,10 @@ def write_html(
 
 def _save(fig: Any, path: str | os.PathLike[str], **options: Any) -> Path:
     """Write ``fig`` with plotly.js embedded, under a temporary name renamed when complete."""
+    from exporters import atomic_file
+
     target = Path(path)
-    tmp = target.with_name(f".{target.stem}.tmp-{os.getpid()}.html")
-    try:
+    with atomic_file(target) as tmp:
         fig.write_html(
             tmp,
             include_plotlyjs=True,
@@ -367,9 +389,6 @@ def _save(fig: Any, path: str | os.PathLike[str], **options: Any) -> Path:
             config={"displaylogo": False, "responsive": True},
             **options,
         )
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     return target
 
 

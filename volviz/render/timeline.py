@@ -279,14 +279,14 @@ def write_sheet(
     """A PNG of up to ``SHEET_FRAMES`` evenly spread frames (first and last included)."""
     from PIL import Image
 
+    from exporters import atomic_file
+
     target = Path(path)
-    tmp = target.with_name(f".{target.stem}.tmp-{os.getpid()}.png")
     try:
-        frames = list(scene.frames(pick_frames(len(scene), SHEET_FRAMES).tolist()))
-        Image.fromarray(contact_sheet(frames, columns)).save(tmp)
-        os.replace(tmp, target)
+        with atomic_file(target) as tmp:
+            frames = list(scene.frames(pick_frames(len(scene), SHEET_FRAMES).tolist()))
+            Image.fromarray(contact_sheet(frames, columns)).save(tmp, format="PNG")
     finally:
-        tmp.unlink(missing_ok=True)
         scene.close()
     return target
 

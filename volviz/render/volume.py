@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pyvista as pv
 
+from exporters import atomic_file
 from exporters.frame import volume_from_values, vtk_geometry, vtk_values
 from volviz.errors import VolvizError
 from volviz.render import guard_triton
@@ -283,13 +284,11 @@ def _style_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
 def save_screenshot(plotter: pv.Plotter, path: str | os.PathLike[str]) -> Path:
     """Render and write a PNG via a temporary name, then close the plotter."""
     target = Path(path)
-    tmp = target.with_name(f".{target.stem}.tmp-{os.getpid()}.png")
     try:
-        plotter.render()
-        plotter.screenshot(str(tmp))
-        os.replace(tmp, target)
+        with atomic_file(target) as tmp:
+            plotter.render()
+            plotter.screenshot(str(tmp))
     finally:
-        tmp.unlink(missing_ok=True)
         plotter.close()
     return target
 
