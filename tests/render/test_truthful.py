@@ -107,3 +107,15 @@ def test_html_compare_layout_keeps_titles_and_volumes_apart() -> None:
     eye = fig.layout.scene.camera.eye
     single = one.layout.scene.camera.eye
     assert eye.x == pytest.approx(single.x * 1.35)  # narrow panels: the eye moves back
+
+
+def test_html_threshold_scene_has_a_data_unit_bar(needs_gl: None) -> None:
+    from volviz.render.scenes import threshold_plotter
+    from volviz.render.volume import Style
+
+    volume = np.linspace(-3.0, 5.0, 4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)
+    plotter = threshold_plotter(volume, level=1.0, style=Style(normalization="minmax"))
+    fig = plotter_to_figure(plotter)
+    (mesh,) = [t for t in fig.data if t.type == "mesh3d" and t.intensity is not None]
+    assert mesh.showscale and list(mesh.colorbar.ticktext) == ["-3", "1", "5"]
+    assert list(mesh.colorbar.tickvals) == [0.0, 0.5, 1.0]  # display 0..1 of the mesh colours
