@@ -52,8 +52,21 @@ def test_overwritten_bytes_are_caught_by_validate_and_reads(tmp_path: Path) -> N
     assert len(problems) == 1
     assert problems[0].startswith("/layers/big/activations cannot be read")
     assert "images 1:2: damaged, its checksum" in problems[0]
-    with Store(path) as store, pytest.raises(OSError, match="filter returned failure"):
-        store.activations("big")[1]
+    with Store(path) as store:
+        with pytest.raises(OSError, match="filter returned failure"):
+            store.activations("big")[1]
+        with pytest.raises(StoreError, match="layer 'big' image 1 cannot be read"):
+            store.volume("big", 1)
+        np.testing.assert_array_equal(store.volume("big", 0), arrays()["big"][0])
+    from click.testing import CliRunner
+
+    from volviz.cli.main import cli
+
+    args = ["export", str(path), "--layer", "big", "--image", "1", "-o", str(tmp_path / "v.npy")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.startswith("Error: a store read failed: its data is damaged")
+    assert not (tmp_path / "v.npy").exists()
 
 
 def test_a_reader_without_hdf5plugin_is_told_to_install_it(tmp_path: Path) -> None:

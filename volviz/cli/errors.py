@@ -221,6 +221,16 @@ class VolvizGroup(click.Group):
                 raise
             click.echo(_interrupted(ctx.meta.get(_CONTEXT)), err=True)
             ctx.exit(130)  # 128 + SIGINT, as shells report it
+        except OSError as exc:
+            # HDF5 refusing a damaged chunk mid-read (its Fletcher32 checksum or decompression
+            # failed): HDF5 has no error class for it, only this message.
+            if "filter returned failure" not in str(exc):
+                raise
+            msg = (
+                f"a store read failed: its data is damaged ({exc}); "
+                "`volviz validate FILE` names the dataset and images"
+            )
+            raise click.ClickException(msg) from None
         except ValueError as exc:
             # The leaf libraries cannot subclass VolvizError; their errors follow the same
             # protocol. Imported here, not at start-up (they are heavy).

@@ -173,7 +173,16 @@ class Store:
             series = self.dataset(f"{group.name}/timeline_activations")
             values = self._newest_record(series, self.image_index(image))
         else:
-            values = self.activations(layer)[self.image_index(image)]
+            index = self.image_index(image)
+            try:
+                values = self.activations(layer)[index]
+            except OSError as exc:  # a chunk failing its checksum, a truncated shard...
+                msg = (
+                    f"FILE {str(self.path)!r}: layer {layer!r} image {index} cannot be read "
+                    f"(damaged: a checksum or decompression failed; `volviz validate` lists "
+                    f"every damaged dataset) ({exc})"
+                )
+                raise StoreError(msg) from exc
         return np.ascontiguousarray(values, dtype=np.float32)
 
     def _newest_record(self, series: h5py.Dataset, image: int) -> np.ndarray:
