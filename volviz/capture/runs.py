@@ -115,22 +115,22 @@ def _match_rows(path: Path, loaded: LoadedModel, batch: Batch) -> list[int]:
     from volviz.store import Store
 
     if not path.is_file():
-        msg = f"--append: {str(path)!r} does not exist; leave out --append to create it"
-        raise StoreError(msg)
+        msg = f": {str(path)!r} does not exist; leave out {{append}} to create it"
+        raise StoreError(msg, param="append", refs={"append": True})
     with Store(path) as store:
         model = str(store.provenance.get("model", ""))
         if model != loaded.name:
-            msg = f"--append: {path.name} was made with model {model!r}, not {loaded.name!r}"
-            raise StoreError(msg)
+            msg = f": {path.name} was made with model {model!r}, not {loaded.name!r}"
+            raise StoreError(msg, param="append")
         shas = [r["sha256"] for r in store.inputs]
     rows = []
     for record in batch.records:
         if record["sha256"] not in shas:
             msg = (
-                f"--append: image {record['source']!r} is not in {path.name}; "
+                f": image {record['source']!r} is not in {path.name}; "
                 "add results for the store's own images or write a new store"
             )
-            raise StoreError(msg)
+            raise StoreError(msg, param="append")
         rows.append(shas.index(record["sha256"]))
     return rows
 
@@ -149,8 +149,8 @@ def add_group(
     from volviz.store.results import parent_group
 
     if not name or "/" in name or name.startswith("."):
-        msg = f"--name {name!r} must be a non-empty name without '/' that does not start with '.'"
-        raise StoreError(msg)
+        msg = "must be a non-empty name without '/' that does not start with '.'"
+        raise StoreError(msg, param="name", value=name)
     group = parent_group(handle, parent)
     replace_group(group, name, encoding, fill, force=force)
     return f"/{parent}/{name}"
