@@ -2,17 +2,19 @@
 
 The open path over ``n`` items is a closed tour over ``n + 1`` nodes, the extra node being at
 distance 0 from every item (cutting the tour there gives the path). The tour is an array with
-a position index; a 2-opt move reverses the shorter side. The local search chains 2-opt moves
-in the manner of Lin and Kernighan: remove a tour edge (t1, t2), add (t2, t3) to one of t2's
-nearest neighbours while the running gain stays positive, remove (t3, t4), and either close the
-tour with (t4, t1) when that shortens it or go deeper from t4 (up to ``max_depth`` moves;
-``breadth`` alternatives for the first added edge, the best one after that). Chains that do not
-pay are undone. Nodes are processed from a queue with don't-look bits. Kicks swap two short
-adjacent segments (a local double bridge), the search repairs the tour around the cut points,
-and the kick is kept unless the tour got longer.
+a position index; a 2-opt move reverses the shorter side. The local search looks for
+sequential moves in the manner of Lin and Kernighan, to depth 3: remove a tour edge (t1, t2),
+add (t2, t3) to one of t2's candidate partners while the running gain stays positive, remove
+(t3, t4), then either close with (t4, t1) (2-opt) or add (t4, t5) and remove (t5, t6) and close
+with (t6, t1) (the 3-opt cases, or-opt moves among them). Moves are evaluated from positions
+alone and only an improving one is made (first improvement). Nodes are processed from a
+queue with don't-look bits. Kicks are double bridges whose three cut points are ends of short
+random walks on the candidate graph, so the new edges are short and the repair stays local;
+a kick is undone if the tour got longer.
 
 Pure Python on lists (Python's own ints and floats index faster than numpy scalars); the
-random numbers come from ``random.Random(seed)``, so a seed gives one result.
+random numbers come from ``random.Random(seed)``, so a seed gives one result. Speed: about
+0.3-1 ms per kick on one quiet core of the 2-core VM, so ``n_kicks`` sets the time.
 """
 
 from __future__ import annotations
@@ -263,8 +265,6 @@ def lk_search(
     n_kicks: int = 0,
     random_state: int = 0,
     neighbours: int = 8,
-    max_depth: int = 6,
-    breadth: int = 5,
     kick_walk: int = 2,
     patience: int | None = None,
 ) -> np.ndarray:
@@ -283,10 +283,6 @@ def lk_search(
         Seed of the kicks.
     neighbours : int, default=8
         Nearest items that a move may connect a node to.
-    max_depth : int, default=6
-        Most 2-opt moves in one chain.
-    breadth : int, default=5
-        Alternatives tried for a chain's first added edge.
     kick_walk : int, default=2
         Steps of the random walks that pick a kick's cut points.
     patience : int or None, default=None
