@@ -70,6 +70,7 @@ def _pool(
     v = np.pad(volume, pad, mode="edge")
     c, h, w = (n // f for n, f in zip(v.shape, factors, strict=True))
     fz, fy, fx = factors
+    # One axis per block (a copy): its max is ~3x faster than a max over three strided axes.
     blocks = v.reshape(c, fz, h, fy, w, fx).transpose(0, 2, 4, 1, 3, 5).reshape(c, h, w, -1)
     if centre is None:
         return blocks.max(axis=-1)
