@@ -133,3 +133,15 @@ def test_research_sections_are_escaped_templates(small_store):
     none = ["none", "", "-0.5000", "+0.0000", "1.000", "+0.000"]
     top1 = ["top-1", "1", "-0.7500", "-0.2500", "0.500", "-0.500"]
     assert cells == none + top1
+
+
+def test_a_worker_that_dies_is_one_error_line():
+    """A crash in native code (VTK without OpenGL segfaults) kills the worker process."""
+    import os
+
+    from volviz.report.pool import outcome
+
+    with WorkPool(2) as pool:
+        assert outcome(pool.submit(abs, -3)) == 3
+        with pytest.raises(VolvizError, match="a worker process died .*--no-3d"):
+            outcome(pool.submit(os._exit, 3))

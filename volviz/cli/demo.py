@@ -72,7 +72,7 @@ def demo(ctx: click.Context, out: str, device: str, force: bool) -> None:
         info_line(ctx, f"wrote {store_path} ({n_post} conv layers, post-activation), valid")
         volumes = [(r["name"], store.volume(DEMO_KEY, i)) for i, r in enumerate(store.inputs)]
     from volviz.report.html import ReportBuild
-    from volviz.report.pool import WorkPool
+    from volviz.report.pool import WorkPool, outcome
 
     # The stills and the report's layers go to worker processes while this process runs the
     # torch steps; the report's workers get their arrays now, as the research writes the store.
@@ -82,7 +82,7 @@ def demo(ctx: click.Context, out: str, device: str, force: bool) -> None:
             _research(ctx, store_path, threads=1 if pool.jobs > 1 else None)
             with progress_bar(ctx, "writing the report") as update:
                 page = report.finish(update)
-        pngs = [future.result() for future in stills]
+        pngs = [outcome(future) for future in stills]
     if quiet(ctx):
         return
     for png in pngs:

@@ -173,11 +173,13 @@ class ReportBuild:
         return self.target / "index.html"
 
     def _sections(self, store: Any, progress: Callable[[int, int], None] | None) -> list[Section]:
+        from volviz.report.pool import outcome
+
         sections = []
         work = zip(self.layers, self.shapes, self.futures, strict=True)
         for done, (layer, shape, (pics, stats)) in enumerate(work, start=1):
-            order_name, figures, links = pics.result()
-            layer_stats, stat_figures = stats.result()
+            order_name, figures, links = outcome(pics)
+            layer_stats, stat_figures = outcome(stats)
             section = Section(layer, shape)
             section.rows = _stat_rows(layer_stats, store, order_name)
             section.figures = figures + stat_figures
@@ -186,7 +188,7 @@ class ReportBuild:
             if progress:
                 progress(done, len(self.layers))
         if self.page_future is not None and sections:
-            name = self.page_future.result()
+            name = outcome(self.page_future)
             sections[0].links.append(("interactive 3D page (offline, plotly)", name))
         return sections
 

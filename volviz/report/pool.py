@@ -13,7 +13,10 @@ import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
+
+from volviz.errors import VolvizError
 
 PRELOAD = ["volviz.report.layers"]
 
@@ -59,6 +62,19 @@ class WorkPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def outcome(future: Future[Any]) -> Any:
+    """``future.result()``; a worker that died (a crash in native code, such as VTK without
+    any OpenGL) becomes one error line instead of a traceback."""
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        msg = (
+            "a worker process died (a crash in native code: without offscreen OpenGL, "
+            "pass --no-3d to the report)"
+        )
+        raise VolvizError(msg) from None
 
 
 def _context() -> multiprocessing.context.BaseContext:
