@@ -11,6 +11,7 @@ count, the caller rebuilds from all records (``needs_rebuild``), about once per 
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 import numpy as np
@@ -32,8 +33,8 @@ class RunningRange:
         self.method, self.tail = method, tail
         self.count = 0  # finite values seen
         self.records = 0
-        self.low = np.empty(0, np.float32)  # the `tail` smallest values, sorted
-        self.high = np.empty(0, np.float32)  # the `tail` largest (of |values|: symmetric), sorted
+        self.low = Tail(tail)  # the `tail` smallest values
+        self.high = Tail(tail)  # the `tail` largest (of |values|: symmetric), negated
         self.channel_lo: np.ndarray | None = None
         self.channel_hi: np.ndarray | None = None
 
@@ -53,8 +54,8 @@ class RunningRange:
         elif self.method in ("channel", "minmax") and values.size:  # the extremes suffice
             values = np.array([values.min(), values.max()])
         if self.method != "symmetric":
-            self.low = _merge(self.low, values, self.tail, keep_low=True)
-        self.high = _merge(self.high, values, self.tail, keep_low=False)
+            self.low.add(values)
+        self.high.add(-values)
 
     @property
     def needs_rebuild(self) -> bool:
@@ -75,7 +76,7 @@ class RunningRange:
                 np.nan_to_num(self.channel_hi)[:, None, None],
             )
         if self.method == "minmax":
-            return float(self.low.min()), float(self.high.max())
+            return float(self.low.rank(0)), float(-self.high.rank(0))
         if self.needs_rebuild:
             msg = "the kept tails are too short: rebuild from all records"
             raise RuntimeError(msg)
@@ -91,13 +92,49 @@ class RunningRange:
         below = int(np.clip(np.floor(virtual), 0, n - 1))
         above = min(below + 1, n - 1)
         gamma = virtual - np.floor(virtual)
-        if q < 0.5:  # ascending ranks `below`, `above` sit in the low tail
-            ranks, kept = [below, above], self.low
-        else:  # the high tail holds the top len(high) of n values, ascending ranks shifted
-            kept = self.high
-            ranks = [below - (n - len(kept)), above - (n - len(kept))]
-        a, b = kept[ranks].astype(np.float64)
+        if q < 0.5:  # ascending ranks `below`, `above`: in the low tail
+            a, b = self.low.rank(below), self.low.rank(above)
+        else:  # the same ranks counted from the top: in the (negated) high tail
+            a, b = -self.high.rank(n - 1 - below), -self.high.rank(n - 1 - above)
         return float(a + (b - a) * gamma)  # equal to np.percentile up to rounding
+
+
+class Tail:
+    """The ``size`` smallest of all values added, and their order statistics.
+
+    New candidates wait in a small sorted ``pending`` array that is merged into the sorted
+    ``main`` one only when it has grown (or while ``main`` is not full yet), so a record
+    costs about its own candidates, not a copy of the whole tail.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.main = np.empty(0, np.float32)
+        self.pending = np.empty(0, np.float32)
+
+    def add(self, values: np.ndarray) -> None:
+        if len(self.main) >= self.size:  # only values below the kept ones can enter
+            values = values[values < self.main[-1]]
+        if values.size == 0:
+            return
+        values = np.sort(values)
+        self.pending = np.insert(self.pending, np.searchsorted(self.pending, values), values)
+        if len(self.main) < self.size or len(self.pending) > max(1024, self.size // 16):
+            at = np.searchsorted(self.main, self.pending)
+            self.main = np.insert(self.main, at, self.pending)[: self.size]
+            self.pending = self.pending[:0]
+
+    def rank(self, r: int) -> float:
+        """The value of ascending rank ``r`` (0 = the smallest), for ``r < size``."""
+        a, b = self.main, self.pending
+        if len(b) == 0:
+            return float(a[r])
+
+        def at(j: int) -> int:  # merged position of b[j] (equal values of `a` first)
+            return int(np.searchsorted(a, b[j], side="right")) + j
+
+        k = bisect.bisect_right(range(len(b)), r, key=at)  # b's among the first r + 1
+        return float(b[k - 1] if k and at(k - 1) == r else a[r - k])
 
 
 def _virtual(n: int, q: float) -> float:
@@ -109,20 +146,6 @@ def _needed(n: int, q: float, top: bool) -> int:
     """How many values from one end the q-quantile of n values depends on."""
     below = int(np.floor(_virtual(n, q)))
     return n - below if top else below + 2
-
-
-def _merge(kept: np.ndarray, values: np.ndarray, tail: int, *, keep_low: bool) -> np.ndarray:
-    """The ``tail`` lowest (or highest) of sorted ``kept`` and ``values``, sorted ascending.
-
-    Only values that can enter are sorted and inserted: a poll costs a copy of the tail.
-    """
-    if len(kept) >= tail:
-        values = values[values < kept[-1]] if keep_low else values[values > kept[0]]
-    if values.size == 0:
-        return kept
-    values = np.sort(values)
-    merged = np.insert(kept, np.searchsorted(kept, values), values)
-    return merged[:tail] if keep_low else merged[-tail:]
 
 
 def tail_for(count: int) -> int:
