@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +33,13 @@ def test_example_notebook_runs_and_shows_the_viewer(tmp_path: Path, needs_gl: No
         client = nbclient.NotebookClient(
             notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": work}}
         )
-        client.execute()
+        with client.setup_kernel():
+            for index, cell in enumerate(notebook.cells):
+                client.execute_cell(cell, index)
+            # the kernel is still up: its viewer answers (served from the kernel's loop)
+            url = re.search(r'src="([^"]+)"', notebook.cells[3].outputs[-1].data["text/html"])
+            with urllib.request.urlopen(url.group(1), timeout=60) as page:  # type: ignore[union-attr]
+                assert page.status == 200 and b"<html" in page.read().lower()
     finally:
         if env_before is None:
             os.environ.pop("VTK_DEFAULT_OPENGL_WINDOW", None)
