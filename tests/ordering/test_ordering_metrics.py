@@ -105,6 +105,15 @@ def test_anti_robinson_events_match_brute_force(seed):
     assert anti_robinson_events(dist, order) == _brute_anti_robinson(dist, order)
 
 
+@pytest.mark.parametrize("n", [40, 70])
+def test_anti_robinson_events_match_brute_force_across_merge_levels(n):
+    """Beyond 16 items the count merges blocks of 32, 64 (and 128): ties, padding, levels."""
+    rng = np.random.default_rng(n)
+    dist = distance_matrix(rng.integers(0, 4, (n, 2)).astype(float))
+    for order in (rng.permutation(n), np.arange(n)):
+        assert anti_robinson_events(dist, order) == _brute_anti_robinson(dist, order)
+
+
 def test_anti_robinson_zero_for_sorted_points_on_a_line():
     items = np.sort(np.random.default_rng(0).random(12))[:, None]
     dist = distance_matrix(items)
