@@ -116,7 +116,7 @@ def test_cli_stores_prints_and_refuses_to_overwrite(tmp_path):
     run = CliRunner().invoke
     result = run(cli, ["similarity", str(a), "--batch-size", "4"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert "CKA (linear) layers: 12 images, 3 minibatches" in result.output
+    assert "CKA (linear) layers: 12 images, 3 minibatch(es) of ~4" in result.output
     assert "a_scaled" in result.output and "1.000" in result.output
     rbf = run(cli, ["similarity", str(a), str(b), "--kind", "rbf", "--layers", "a,c"])
     assert rbf.exit_code == 0, rbf.output

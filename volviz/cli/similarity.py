@@ -101,9 +101,10 @@ def _summary(result: Any) -> None:
     m = result.matrix
     title = (
         f"CKA ({result.kind}) {result.what}: {result.n_images} images, "
-        f"{result.n_batches} minibatches of ~{result.batch_size}"
+        f"{result.n_batches} minibatch(es) of ~{result.n_images // result.n_batches}"
     )
-    table = Table(title=title)
+    console().print(title)
+    table = Table()
     if result.what == "training":
         for column in ("layer", f"CKA at step {result.rows[0]}", "first step >= 0.9"):
             table.add_column(column, justify="left" if column == "layer" else "right")

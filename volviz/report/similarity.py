@@ -94,7 +94,7 @@ def similarity_section(store: Any, folder: Path) -> str:
             heatmap_png(png, result, f"{title}, {result.n_images} images")
         caption = (
             f"{name}: {result.n_images} images, {result.n_batches} minibatch(es) of "
-            f"~{result.batch_size}"
+            f"~{result.n_images // result.n_batches}"
         )
         parts.append(
             f"<figure><img src='{e(png.name)}' alt='{e(caption)}'>"
