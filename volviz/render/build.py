@@ -9,7 +9,7 @@ and :mod:`~volviz.render.compare`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,6 @@ class Panel:
     volume: np.ndarray
     title: str
     order: ChannelOrder | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def title(name: str, volume: np.ndarray) -> str:

@@ -10,9 +10,7 @@ PNG alone (an ``IPython.display.Image`` when IPython is installed, else the PNG'
 from __future__ import annotations
 
 import itertools
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 _COUNTER = itertools.count()
@@ -146,8 +144,3 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def notebook_path(name: str) -> Path:
-    """An example notebook shipped in docs/examples (for tests)."""
-    return Path(os.path.dirname(__file__)).parents[1] / "docs" / "examples" / name

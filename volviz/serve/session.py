@@ -12,7 +12,7 @@ wires widgets to these methods.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,7 @@ import pyvista as pv
 
 from volviz.errors import InputError
 from volviz.render.build import Panel, SceneSpec, build, load_panels, stack_layers, title
-from volviz.render.ordered import Arranged, ChannelOrder, arrange
+from volviz.render.ordered import Arranged, arrange
 from volviz.render.transfer import opacity_curve
 from volviz.render.volume import Style, set_opacity
 from volviz.store.views import auto_spacing
@@ -62,7 +62,6 @@ class Session:
     panel: Panel | None = None
     arranged: Arranged | None = None
     spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ lists
     @property
@@ -270,9 +269,3 @@ def describe(info: dict[str, Any] | None) -> str:
         f"(slice {info['position']}), row {info['row']}, column {info['column']}, "
         f"value {info['value']:.6g}"
     )
-
-
-def order_of(store: Any, layer: str, name: str) -> ChannelOrder | None:
-    from volviz.render.load import read_ordering
-
-    return read_ordering(store, layer, name) if name else None
