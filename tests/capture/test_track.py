@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -17,6 +18,7 @@ from volviz.errors import InputError, StoreError
 from volviz.render.timeline import TimelineSource
 from volviz.store import Store, validate
 from volviz.store.timeline import Timeline, activation_change, weight_drift
+from volviz.store.validate import run_summary
 
 
 def digits_data(n: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
@@ -295,3 +297,23 @@ def test_bad_arguments(tiny, tmp_path):
     with pytest.raises(InputError, match=r"probe has shape \(4, 4\)"):
         volviz.track(tiny, tmp_path / "x.h5", probe=torch.ones(4, 4)).__enter__()
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_validate_counts_complete_records_and_flags_broken_series(tiny, tiny_input, tmp_path):
+    path = tmp_path / "t.h5"
+    with volviz.track(tiny, path, probe=tiny_input, layers=["conv1"]) as tracker:
+        for step in range(3):
+            tracker.record(10 * step)
+    with Store(path) as store:
+        assert run_summary(store) == "training run with 3 complete records (steps 0..20)"
+        assert not store.writing and not store.swmr
+    with h5py.File(path, "r+") as f:  # what a writer killed mid-record leaves: one more row
+        f["layers/conv1/timeline_activations"].resize(4, axis=0)
+    assert validate(path) == []
+    with Store(path) as store:
+        assert run_summary(store).endswith("and 1 incomplete record after them (ignored)")
+    with h5py.File(path, "r+") as f:
+        f["layers/conv1/weight"].resize(1, axis=0)
+    assert validate(path) == [
+        "/layers/conv1/weight holds 1 records, but /timeline/step counts 3 complete ones"
+    ]

@@ -95,12 +95,12 @@ def _check_timeline(store: Store) -> list[str]:
     ]
     for layer in store.layers:
         group = store.file["layers"][layer]
-        for key in (k for k in TIME_SERIES if k in group):
+        for ds in (group[k] for k in TIME_SERIES if k in group):
             try:
-                for t in range(min(n, group[key].shape[0])):
-                    group[key][t]
+                for t in range(min(n, ds.shape[0])):
+                    ds[t]
             except OSError as exc:
-                problems.append(f"{group[key].name} record {t} cannot be read ({exc})")
+                problems.append(f"{ds.name} record {t} cannot be read ({exc})")
     return problems
 
 
