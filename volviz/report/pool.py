@@ -41,6 +41,9 @@ class WorkPool:
         self._executor: ProcessPoolExecutor | None = None
         if self.jobs > 1:
             self._executor = ProcessPoolExecutor(self.jobs, mp_context=_context())
+            # Start the forkserver (which imports the heavy modules once) and the workers
+            # now, while the caller reads the store, not at the first real task.
+            self._executor.submit(int)
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
         if self._executor is not None:
