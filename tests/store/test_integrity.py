@@ -69,13 +69,19 @@ def test_overwritten_bytes_are_caught_by_validate_and_reads(tmp_path: Path) -> N
     assert not (tmp_path / "v.npy").exists()
 
 
-def test_a_reader_without_hdf5plugin_is_told_to_install_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("merged", [False, True], ids=["store", "merged-store"])
+def test_a_reader_without_hdf5plugin_is_told_to_install_it(tmp_path: Path, merged: bool) -> None:
+    from volviz.store.shards import merge_shards
+
     with StoreWriter(tmp_path / "s.h5", attrs=ATTRS, compress="blosc2-lz4") as writer:
         writer.append(RECORDS, arrays())
+    path = merge_shards([tmp_path / "s.h5"], tmp_path / "m.h5") if merged else tmp_path / "s.h5"
+    with Store(path) as store:  # with the plugin (this process): exact values
+        np.testing.assert_array_equal(store.activations("big")[()], arrays()["big"])
     code = (
         "import sys; sys.modules['hdf5plugin'] = None\n"
         "from volviz.store import Store\n"
-        f"Store({str(tmp_path / 's.h5')!r})\n"
+        f"Store({str(path)!r})\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HDF5_PLUGIN_PATH": str(tmp_path)}
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)

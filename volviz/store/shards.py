@@ -177,6 +177,9 @@ def _write_layers(f: h5py.File, layout: dict[str, Any], out: Path) -> None:
             )
             stamp(ds, "activations")
             ds.attrs["axes"] = ACTIVATION_AXES
+            source = first[f"layers/{key}/activations"].attrs
+            if "compression" in source:  # readers need the shards' codec (a plugin?) too
+                ds.attrs["compression"] = source["compression"]
 
 
 def _write_predictions(f: h5py.File, layout: dict[str, Any], out: Path) -> None:
