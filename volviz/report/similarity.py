@@ -76,7 +76,8 @@ def similarity_section(store: Any, folder: Path) -> str:
         "<p>Centered kernel alignment (Kornblith et al. 2019) between whole-layer "
         "representations of the same images: 1 means the layers arrange the images alike "
         "(up to rotation and scale of their features), near 0 unrelated. Unbiased minibatch "
-        "estimator (Nguyen et al. 2021). Layer keys ending in <code>+post</code> are what "
+        "estimator (Nguyen et al. 2021): on few images it is noisy and can dip below 0 "
+        "(drawn as 0). Layer keys ending in <code>+post</code> are what "
         "the next layer receives (after BN and activation).</p>",
     ]
     for name in names:
