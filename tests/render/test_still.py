@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.render.conftest import marker_volume
 from volviz.render import still
 from volviz.render.volume import screenshot_array, volume_plotter
 
@@ -17,14 +16,15 @@ def fresh_contexts():
 
 
 @pytest.mark.slow
-def test_one_context_draws_what_a_new_plotter_draws(needs_gl, fresh_contexts, tmp_path):
+def test_one_context_draws_what_a_new_plotter_draws(marker, needs_gl, fresh_contexts, tmp_path):
     """The reused Plotter must not carry anything over (camera zoom, axes, bars, titles)."""
     rng = np.random.default_rng(0)
+    z, y, x = np.mgrid[0:5, 0:30, 0:12].astype(np.float32)
     volumes = [
-        marker_volume(),
+        marker,
         rng.random((40, 7, 9), dtype=np.float32),
-        marker_volume(5, 30, 12)[::-1].copy(),
-        marker_volume(),
+        np.exp(-((x - 2 * z) ** 2 + (y - 9) ** 2) / 6.0).astype(np.float32),
+        marker,
     ]
     for k, volume in enumerate(volumes):
         title = f"still {k}"
