@@ -31,7 +31,7 @@ def test_normalizations():
     np.testing.assert_array_equal(out, [[[0.0, 1.0]], [[0.0, 1.0]]])
     out, _ = normalize(np.zeros((2, 2, 2), np.float32), "percentile")
     assert (out == 0).all()
-    with pytest.raises(VolvizError, match="--normalize 'zscore'"):
+    with pytest.raises(VolvizError, match=r"^normalization='zscore' is not one of"):
         normalize(v, "zscore")
 
 
