@@ -91,6 +91,7 @@ def test_one_minibatch_of_everything_equals_the_unbiased_full_batch_estimator():
             assert got[i, j] == pytest.approx(cka(a, b, unbiased=True), abs=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["linear", "rbf"])
 def test_streamed_minibatches_agree_with_the_full_batch_estimator(kind):
     rng = np.random.default_rng(1)

@@ -210,6 +210,7 @@ def test_maximization_errors_leave_no_hooks():
     assert all(not m._forward_hooks for m in model.modules())
 
 
+@pytest.mark.slow
 def test_gaussian_blur_keeps_constants_and_mass():
     x = torch.full((1, 2, 9, 9), 3.0)
     torch.testing.assert_close(gaussian_blur(x, 1.0), x)

@@ -68,6 +68,7 @@ def items(n: int = 11) -> TensorDataset:
     return ds
 
 
+@pytest.mark.slow
 def test_dataset_on_a_cluster_equals_one_process_and_merges_aggregates(client, tmp_path):
     ds = items()
     out = capture_distributed(
@@ -115,6 +116,7 @@ def test_dataset_on_a_cluster_equals_one_process_and_merges_aggregates(client, t
     np.testing.assert_allclose(np.load(tmp_path / "v.npy"), want[4], rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_image_folder_on_a_cluster_and_resume_keeps_finished_shards(client, tmp_path):
     rng = np.random.default_rng(0)
     for i in range(6):

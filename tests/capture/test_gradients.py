@@ -119,6 +119,7 @@ def test_aggregates_need_no_per_image_step_and_match_sums(tiny, tiny_input):
     np.testing.assert_allclose(agg.mean["conv1"], full.sum["conv1"] / 2, rtol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "layer", ["_conv_stem", "_blocks.1._depthwise_conv", "_blocks.1._project_conv"]
 )
@@ -231,6 +232,7 @@ def test_compare_table_values():
     assert pair["difference_norm"] == pytest.approx(6.0)
 
 
+@pytest.mark.slow
 def test_auto_takes_the_loop_for_efficientnet_stem_and_batches_late_layers(effnet):
     x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     target = Target(None, "logit")

@@ -38,6 +38,7 @@ def test_efficientnet_preprocess_is_x_minus_127_over_128():
     torch.testing.assert_close(x[0, 0], want, rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_torchvision_random_weights_are_seeded():
     a = load_model("resnet18", seed=3)
     b = load_model("resnet18", weights="random", seed=3)
@@ -47,6 +48,7 @@ def test_torchvision_random_weights_are_seeded():
     assert a.weights == "random" and a.preprocess is models.IMAGENET
 
 
+@pytest.mark.slow
 def test_local_state_dict_and_checkpoint_load(tmp_path):
     src = load_model("resnet18", seed=1).module
     torch.save(src.state_dict(), tmp_path / "sd.pt")

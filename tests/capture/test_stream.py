@@ -316,6 +316,7 @@ def test_gradient_stats_match_per_image_gradients():
         np.testing.assert_allclose(stats.variance(label), rows.var(0), rtol=1e-4, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_cli_capture_resume_continues_an_interrupted_run(tmp_path):
     from click.testing import CliRunner
 

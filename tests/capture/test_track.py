@@ -273,6 +273,7 @@ def test_a_killed_training_run_stays_readable(tmp_path, gl_ok):
     assert np.asarray(Image.open(tmp_path / "v.png").convert("L"), dtype=float).std() > 5
 
 
+@pytest.mark.slow
 def test_files_left_open_for_writing_outside_swmr_give_one_clear_error(tmp_path):
     died = tmp_path / "died.h5"
     code = "import h5py, os, sys; f = h5py.File(sys.argv[1], 'w', libver='latest'); f.flush()"

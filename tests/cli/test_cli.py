@@ -51,6 +51,7 @@ def test_layers_lists_names_types_shapes():
     assert "_bn0" not in out
 
 
+@pytest.mark.slow
 def test_render_png_is_not_blank(store_path, tmp_path, needs_gl):
     png = tmp_path / "stem.png"
     run(

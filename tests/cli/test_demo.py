@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
@@ -11,6 +12,7 @@ from volviz.cli.main import cli
 from volviz.store import Store, validate
 
 
+@pytest.mark.slow
 def test_demo_end_to_end(tmp_path, needs_gl):
     out = tmp_path / "demo"
     # One run, quiet (-q after the subcommand): it prints nothing at all.

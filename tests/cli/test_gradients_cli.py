@@ -28,6 +28,7 @@ def grads(tmp_path_factory):
     return store
 
 
+@pytest.mark.slow
 def test_gradients_store_layout_and_exports(grads):
     assert validate(grads) == []
     with h5py.File(grads) as f:
@@ -57,6 +58,7 @@ def test_gradients_store_layout_and_exports(grads):
     )
 
 
+@pytest.mark.slow
 def test_gradients_append_a_run_and_refuse_foreign_images(grads):
     run(
         "-q",
@@ -85,6 +87,7 @@ def test_gradients_append_a_run_and_refuse_foreign_images(grads):
     assert grads.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_gradients_bad_inputs_give_one_line_and_no_file(tmp_path):
     out = tmp_path / "x.h5"
     line = one_error_line(run("gradients", "sample:coffee", "-o", out, "-t", "pembrok", ok=False))
@@ -126,6 +129,7 @@ def test_import_refuses_bad_arrays(tmp_path):
     assert not out.exists() and not list(tmp_path.glob(".o.h5*"))
 
 
+@pytest.mark.slow
 def test_compare_writes_runs_differences_and_table(tmp_path):
     out = tmp_path / "c.h5"
     result = run(
@@ -152,6 +156,7 @@ def test_compare_writes_runs_differences_and_table(tmp_path):
     assert validate(out) == []
 
 
+@pytest.mark.slow
 def test_importance_json(tmp_path):
     result = run("-q", "importance", "sample:coffee", "sample:chelsea", "--json", "-k", "1,2")
     report = json.loads(result.output.strip().splitlines()[-1])
@@ -163,6 +168,7 @@ def test_importance_json(tmp_path):
     assert "--top-k" in line and "'0'" in line
 
 
+@pytest.mark.slow
 def test_attribute_gradcam_then_occlusion_into_the_same_store(tmp_path):
     store = tmp_path / "a.h5"
     png = tmp_path / "png"
@@ -199,6 +205,7 @@ def test_attribute_gradcam_then_occlusion_into_the_same_store(tmp_path):
     assert validate(store) == []
 
 
+@pytest.mark.slow
 def test_attribute_maximize_and_errors(tmp_path):
     out = tmp_path / "m.h5"
     run("-q", "attribute", "--method", "maximize", "-l", "_conv_stem", "--channel", "3",
@@ -220,6 +227,7 @@ def test_attribute_maximize_and_errors(tmp_path):
     assert not bad.exists() and not list(tmp_path.glob(".bad.h5*"))
 
 
+@pytest.mark.slow
 def test_importance_is_recorded_in_a_store_for_the_report(tmp_path):
     from volviz.store.results import importance_reports
 

@@ -39,6 +39,7 @@ def test_order_stores_permutation_and_metrics(store_path):
     assert again.exit_code == 1 and "exists; pass --force" in again.output
 
 
+@pytest.mark.slow
 def test_order_npy_json_reproduces_cnnvis_pca(tmp_path):
     vol = REFERENCE / "activations" / "conv1_cat.npy"
     out = run("order", "--npy", str(vol), "--method", "cnnvis-pca", "--json").output

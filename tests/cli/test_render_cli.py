@@ -41,6 +41,7 @@ def picture(path: Path) -> np.ndarray:
     return pixels
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args",
     [
@@ -79,6 +80,7 @@ def panel_values(plotter, index: int) -> np.ndarray:  # type: ignore[no-untyped-
     return np.asarray(actor.mapper.dataset.point_data["activation"])
 
 
+@pytest.mark.slow
 def test_gradients_from_npy_compared_with_difference(tmp_path, needs_gl):
     from volviz.render.build import SceneSpec, load_panels, scene_plotter
     from volviz.render.volume import Style
@@ -107,6 +109,7 @@ def test_gradients_from_npy_compared_with_difference(tmp_path, needs_gl):
     assert blue > 0.002 and red > 0.02, (blue, red)  # the difference shows both signs
 
 
+@pytest.mark.slow
 def test_animation_and_html(store, tmp_path, needs_gl):
     import imageio_ffmpeg
 

@@ -41,6 +41,7 @@ def tracked(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_render_time_to_every_output(tracked, tmp_path, needs_gl):
     import imageio.v3 as iio
 
@@ -137,6 +138,7 @@ def test_follow_waits_for_the_file_and_needs_a_run(tracked, plain, tmp_path, mon
             time_source(store, follow=True)
 
 
+@pytest.mark.slow
 def test_report_has_a_time_section_for_a_tracked_store(tracked, plain, tmp_path):
     out = tmp_path / "report"
     run("-q", "report", str(tracked), "-o", str(out), "--no-3d")

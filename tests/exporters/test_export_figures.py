@@ -76,6 +76,7 @@ def test_boundaries_in_display_order():
     assert boundaries(None, np.arange(3)) == []
 
 
+@pytest.mark.slow
 def test_feature_grid_real_conv1(tmp_path, reference):
     acts = np.load(reference / "activations" / "conv1_cat.npy")
     png, _ = feature_grid(tmp_path / "conv1.png", acts, layer="conv1", image="cat")
@@ -83,6 +84,7 @@ def test_feature_grid_real_conv1(tmp_path, reference):
     assert pixels.shape[0] > 600 and pixels.shape[1] > 600
 
 
+@pytest.mark.slow
 def test_filter_grid_rgb_for_three_inputs(tmp_path, captured, reference):
     grads = np.load(reference / "gradients" / "conv1_pembroke.npy")
     png, npy = filter_grid(tmp_path / "rgb.png", grads, layer="conv1")
@@ -107,6 +109,7 @@ def test_filter_grid_channels_and_reduced(tmp_path, captured):
         filter_grid(tmp_path / "x.png", w, mode="rgb")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reduction", ["sum", "abs_sum", "l2"])
 def test_gradient_grid_diverging_centred(tmp_path, captured, reference, reduction):
     grads = np.load(reference / "gradients" / "conv1_Persian_1.npy")
@@ -132,6 +135,7 @@ def test_gradient_grid_diverging_centred(tmp_path, captured, reference, reductio
     assert "target 263" in captured[0].get_suptitle()
 
 
+@pytest.mark.slow
 def test_heatmap_overlay(tmp_path, captured):
     image = np.zeros((60, 90, 3), dtype=np.uint8)
     image[:, :45] = (200, 180, 40)
@@ -181,6 +185,7 @@ def test_bad_figure_input_leaves_nothing(tmp_path, call, match):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_no_pyplot_state(tmp_path):
     code = textwrap.dedent(
         f"""

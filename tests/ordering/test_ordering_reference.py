@@ -9,6 +9,7 @@ from ordering import distance_matrix, fit_order
 from ordering.metrics import held_karp_bound, mst_bound, path_length
 
 
+@pytest.mark.slow
 def test_cnnvis_pca_reproduces_vis_pca_vox_exactly(conv1_cat, vis_pca):
     est = fit_order(conv1_cat, "cnnvis-pca")
     assert np.rint(conv1_cat[est.order_]).astype(np.uint8).tobytes() == vis_pca.tobytes()
@@ -16,6 +17,7 @@ def test_cnnvis_pca_reproduces_vis_pca_vox_exactly(conv1_cat, vis_pca):
     assert np.all(np.diff(est.scores_[est.order_]) >= 0)
 
 
+@pytest.mark.slow
 def test_yardstick_numbers(conv1_cat):
     metrics = fit_order(conv1_cat, "cnnvis-pca").metrics_
     assert round(metrics["original_path_length"]) == 51_553
@@ -24,6 +26,7 @@ def test_yardstick_numbers(conv1_cat):
     assert round(fit_order(conv1_cat, "olo").metrics_["path_length"]) == 37_896
 
 
+@pytest.mark.slow
 def test_best_is_near_the_held_karp_bound(conv1_cat):
     """1.10 x MST (31,650) is out of reach: the Held-Karp bound proves every order of conv1
     is >= 1.165 x MST; best gets within 0.1 % of that bound."""

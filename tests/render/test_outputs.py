@@ -33,6 +33,7 @@ window.addEventListener('load', function () {
 </script>"""
 
 
+@pytest.mark.slow
 def test_gif_and_mp4_orbits(marker, tmp_path, needs_gl):
     import imageio.v3 as iio
 
@@ -97,6 +98,8 @@ def chromium_check(page: Path, tmp_path: Path) -> tuple[np.ndarray, str]:
     return np.asarray(Image.open(shot).convert("RGB")), done.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.browser
 def test_html_page_shows_a_volume_offline_in_chromium(marker, tmp_path, chromium):
     page = write_html(volume_plotter(marker, normalization="minmax"), tmp_path / "v.html")
     text = page.read_text()

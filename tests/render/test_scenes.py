@@ -64,6 +64,7 @@ SCENES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(SCENES))
 def test_scene_matches_reference(kind, marker, check_image, needs_gl):
     image = frame(SCENES[kind](marker))
@@ -160,6 +161,7 @@ def test_compare_checks_its_inputs(marker):
     np.testing.assert_array_equal(difference_volume(marker, marker), 0)
 
 
+@pytest.mark.slow
 def test_long_and_flat_volumes_render(needs_gl):
     rng = np.random.default_rng(1)
     for shape in [(1280, 7, 7), (32, 112, 112)]:

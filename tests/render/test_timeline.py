@@ -154,6 +154,8 @@ window.addEventListener('load', function () {
 </script>"""
 
 
+@pytest.mark.slow
+@pytest.mark.browser
 def test_time_page_works_offline_in_chromium(series, tmp_path, needs_gl, chromium):
     scene = tl.TimeScene(series, style=Style(window_size=(320, 240)))
     page = write_time_html(scene, tmp_path / "run.html")

@@ -58,6 +58,7 @@ def test_render_shows_the_volume_where_it_lies(tmp_path, needs_gl):
     assert not list(tmp_path.glob(".*tmp*"))
 
 
+@pytest.mark.slow
 def test_torchvision_imports_after_a_render(needs_gl):
     import subprocess
     import sys
@@ -71,6 +72,7 @@ def test_torchvision_imports_after_a_render(needs_gl):
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_triton_is_imported_only_with_torch():
     """`import volviz.render` alone leaves triton (0.4-0.6 s) and torch unloaded; with torch
     loaded, triton (when installed) is imported at once, before any frame."""

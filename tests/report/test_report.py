@@ -59,6 +59,8 @@ def test_default_layers_spread_over_the_network():
     assert default_layers(names[:3]) == names[:3]
 
 
+@pytest.mark.slow
+@pytest.mark.browser
 def test_report_opens_offline_without_errors(small_store, tmp_path, needs_gl, chromium):
     out = tmp_path / "report"
     result = CliRunner().invoke(cli, ["-q", "report", str(small_store), "-o", str(out)])
