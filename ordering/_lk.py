@@ -8,9 +8,11 @@ add (t2, t3) to one of t2's candidate partners while the running gain stays posi
 (t3, t4), then either close with (t4, t1) (2-opt) or add (t4, t5) and remove (t5, t6) and close
 with (t6, t1) (the 3-opt cases, or-opt moves among them). Moves are evaluated from positions
 alone and only an improving one is made (first improvement). Nodes are processed from a
-queue with don't-look bits. Kicks are double bridges whose three cut points are ends of short
-random walks on the candidate graph, so the new edges are short and the repair stays local;
-a kick is undone if the tour got longer.
+queue with don't-look bits. With ``alpha_steps`` the candidates are, after the first local
+optimum, the alpha-nearest partners of :mod:`ordering._alpha` (5 of them do better than 8
+nearest, at about half the cost per kick). Kicks are double bridges whose three cut points
+are ends of short random walks on the candidate graph, so the new edges are short and the
+repair stays local; a kick is undone if the tour got longer.
 
 Pure Python on lists (Python's own ints and floats index faster than numpy scalars); the
 random numbers come from ``random.Random(seed)``, so a seed gives one result. Speed: about
@@ -23,6 +25,8 @@ import random
 from collections import deque
 
 import numpy as np
+
+from ordering._alpha import alpha_lists, ascent
 
 _EPS = 1e-9
 
@@ -267,6 +271,8 @@ def lk_search(
     neighbours: int = 8,
     kick_walk: int = 2,
     patience: int | None = None,
+    alpha_steps: int = 0,
+    alpha_candidates: int = 5,
 ) -> np.ndarray:
     """Shorten an open path by Lin-Kernighan-style local search, then seeded kicks.
 
@@ -287,6 +293,12 @@ def lk_search(
         Steps of the random walks that pick a kick's cut points.
     patience : int or None, default=None
         Stop after this many kicks in a row that did not shorten the path (None: never).
+    alpha_steps : int, default=0
+        After the first local optimum, replace the candidate partners by the
+        ``alpha_candidates`` alpha-nearest ones (:mod:`ordering._alpha`) from this many
+        subgradient steps, and descend again (0: keep the nearest-neighbour candidates).
+    alpha_candidates : int, default=5
+        Candidate partners per item with ``alpha_steps``.
 
     Returns
     -------
@@ -301,6 +313,10 @@ def lk_search(
     tour = _Tour(dist, order, neighbours)
     search = _Search(tour)
     search.descend(list(tour.t))
+    if alpha_steps:
+        pi = ascent(dist, tour.path(), tour.length, n_iter=alpha_steps)
+        tour.near = alpha_lists(dist, pi, min(alpha_candidates, n - 1))
+        search.descend(list(tour.t))
     rng = random.Random(random_state)
     idle = 0
     for _ in range(n_kicks):

@@ -11,7 +11,8 @@
     search, then seeded segment-swap kicks (iterated local search).
 ``best`` (:class:`BestOrdering`)
     Identical maps merged, then Lin-Kernighan-style iterated local search (sequential 2-opt and
-    3-opt moves over candidate partners, random-walk double-bridge kicks) from greedy edges.
+    3-opt moves over alpha-nearness candidate partners, random-walk double-bridge kicks) from
+    greedy edges.
 
 All distances are ``metric`` on the (optionally ``normalize``-d) whole maps. A path and its
 reverse are the same seriation; the direction reported is the one with ``order_[0] <
@@ -38,6 +39,9 @@ from ordering._errors import OrderingError
 from ordering._lk import lk_search
 from ordering._tsp import greedy_edge_path, local_search
 
+_KICKS = 1000  # `best` kicks at most min(20 n, 1000 + 3 n) times for n distinct maps
+_PATIENCE = 1000  # `best` stops after max(n, this) kicks in a row without a shorter path
+_ALPHA_STEPS = 100  # subgradient steps for the alpha-nearness candidates of `best`
 LINKAGES = ("average", "complete", "single", "weighted")
 STARTS = ("greedy", "spectral", "olo", "identity")
 
@@ -256,19 +260,20 @@ class BestOrdering(_Seriation):
     Identical maps (equal distance rows, e.g. dead channels) are merged first and placed next
     to each other at the end, which changes no path length. The greedy-edge path over the
     distinct maps is improved by sequential 2-opt and 3-opt moves over candidate partners
-    (see :mod:`ordering._lk`), then by ``n_kicks`` seeded double-bridge kicks, each kept
-    unless it lengthens the path. On the benchmark set of 13 real layers (``scripts/bench.py
-    ordering``) the result is at most 0.34 % above the Held-Karp lower bound of the optimum
-    (``tsp``: 1.7 %).
+    (see :mod:`ordering._lk`): first the 8 nearest, then, from a short Held-Karp ascent, the
+    alpha-nearest ones (:mod:`ordering._alpha`), then by ``n_kicks`` seeded double-bridge
+    kicks, each kept unless it lengthens the path. How close this gets to the Held-Karp
+    lower bound of the optimum on 13 real layers: ``scripts/bench.py ordering`` and
+    docs/benchmarks.md.
 
     Parameters
     ----------
     n_kicks : int or None, default=None
-        Most kicks after the first local optimum; None: ``max(2 n, min(2000, 20 n))`` for
-        ``n`` distinct maps. The search stops early after ``max(n, 300)`` kicks in a row that
-        did not shorten the path.
-    neighbours : int, default=8
-        Candidate partners per map for a move.
+        Most kicks after the first local optimum; None: ``min(20 n, 1000 + 3 n)`` for ``n``
+        distinct maps (~0.2-0.3 ms each on one core). The search stops early after
+        ``max(n, 1000)`` kicks in a row that did not shorten the path.
+    neighbours : int, default=5
+        Alpha-nearest candidate partners per map for a move.
     random_state : int, RandomState or None, default=0
         Seed of the kicks.
     metric : {"euclidean", "correlation", "cosine"}, default="euclidean"
@@ -288,7 +293,7 @@ class BestOrdering(_Seriation):
         self,
         *,
         n_kicks: int | None = None,
-        neighbours: int = 8,
+        neighbours: int = 5,
         random_state: int | np.random.RandomState | None = 0,
         metric: str = "euclidean",
         normalize: str | None = None,
@@ -309,14 +314,15 @@ class BestOrdering(_Seriation):
         reduced = dist[np.ix_(keep, keep)]
         start = greedy_edge_path(reduced)
         n = keep.size
-        n_kicks = max(2 * n, min(2000, 20 * n)) if self.n_kicks is None else self.n_kicks
+        n_kicks = min(20 * n, _KICKS + 3 * n) if self.n_kicks is None else self.n_kicks
         order = lk_search(
             reduced,
             start,
             n_kicks=n_kicks,
             random_state=_seed(self.random_state),
-            neighbours=self.neighbours,
-            patience=max(n, 300),
+            patience=max(n, _PATIENCE),
+            alpha_steps=_ALPHA_STEPS,
+            alpha_candidates=self.neighbours,
         )
         self.n_distinct_ = int(keep.size)
         self.candidates_ = {"greedy": _length(reduced, start), "best": _length(reduced, order)}

@@ -95,3 +95,43 @@ def test_held_karp_merging_identical_items_bounds_the_same_paths(make_volume):
     assert merged == pytest.approx(alone)  # the zero maps collapse onto one
     assert plain <= best + 1e-9
     assert merged <= best + 1e-9
+
+
+def _mst_weight(weights: np.ndarray) -> float:
+    from scipy.sparse.csgraph import minimum_spanning_tree
+
+    return float(minimum_spanning_tree(weights + 1.0).sum()) - (weights.shape[0] - 1)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_alpha_nearness_is_the_cost_of_forcing_an_edge_into_the_tree(seed):
+    """alpha(i, j) = MST weight with edge (i, j) forced in - MST weight (0 on tree edges)."""
+    from ordering._alpha import alpha_nearness
+
+    weights = _points(9, seed)
+    alpha = alpha_nearness(weights)
+    tree = _mst_weight(weights)
+    for i, j in [(i, j) for i in range(9) for j in range(9) if i != j]:
+        forced = weights.copy()
+        forced[i, j] = forced[j, i] = -1000.0  # taken first by any MST
+        expected = _mst_weight(forced) + 1000.0 + weights[i, j] - tree
+        assert alpha[i, j] == pytest.approx(expected, abs=1e-9)
+    assert np.isclose(alpha, 0).sum() - 9 == 2 * 8  # the diagonal and the 8 tree edges
+
+
+def test_alpha_candidates_and_ascent_shape_the_search():
+    from ordering._alpha import alpha_lists, ascent
+
+    dist = _points(60, 3, dim=6)
+    start = lk_search(dist, np.arange(60))
+    pi = ascent(dist, start, path_length(dist, start), n_iter=50)
+    assert pi.shape == (60,) and np.isfinite(pi).all() and pi.any()
+    lists = alpha_lists(dist, pi, 5)
+    assert len(lists) == 61 and all(row[0] == 60 and len(row) == 6 for row in lists[:60])
+    for i, row in enumerate(lists[:60]):
+        assert i not in row and np.all(np.diff(dist[i, row[1:]]) >= 0)  # sorted by distance
+    order = lk_search(dist, start, n_kicks=100, random_state=1, alpha_steps=50)
+    assert np.array_equal(
+        order, lk_search(dist, start, n_kicks=100, random_state=1, alpha_steps=50)
+    )
+    assert path_length(dist, order) <= path_length(dist, start) + 1e-9
