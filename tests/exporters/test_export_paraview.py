@@ -50,27 +50,21 @@ def _run_in_xvfb(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]
     """Run under a private Xvfb: PyVirtualDisplay lets Xvfb pick a free display (-displayfd),
     where ``xvfb-run -a`` races other X servers on the machine for the same number.
 
-    On this shared machine pvpython still aborted now and then with "bad X server connection"
-    (about 1 run in 5 while other suites start and stop X servers): that failure, and only
-    that one, gets a second try on a fresh server; it says nothing about the readers.
+    ``-noreset``: pvpython first opens and closes a connection to probe OpenGL, then opens its
+    window. Without it Xvfb resets when that last client leaves, and a connection made during
+    the reset is refused: pvpython aborted with "bad X server connection" about 1 run in 5.
     """
     from pyvirtualdisplay import Display
 
-    for _attempt in range(2):
-        with Display(
-            backend="xvfb",
-            size=(640, 480),
-            color_depth=24,
-            manage_global_env=False,
-            extra_args=["-nolisten", "tcp"],
-        ) as server:
-            env = {k: v for k, v in server.env().items() if k != "VTK_DEFAULT_OPENGL_WINDOW"}
-            result = subprocess.run(
-                argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300
-            )
-        if result.returncode == 0 or "bad X server connection" not in result.stderr:
-            break
-    return result
+    with Display(
+        backend="xvfb",
+        size=(640, 480),
+        color_depth=24,
+        manage_global_env=False,
+        extra_args=["-nolisten", "tcp", "-noreset"],
+    ) as server:
+        env = {k: v for k, v in server.env().items() if k != "VTK_DEFAULT_OPENGL_WINDOW"}
+        return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
 def _volume() -> np.ndarray:

@@ -98,7 +98,8 @@ def display():  # type: ignore[no-untyped-def]
         size=(1024, 768),
         color_depth=24,
         manage_global_env=False,
-        extra_args=["-nolisten", "tcp"],
+        # No reset when the last client leaves: a connection during a reset is refused.
+        extra_args=["-nolisten", "tcp", "-noreset"],
     ) as server:
         env = {k: v for k, v in server.env().items() if k != "VTK_DEFAULT_OPENGL_WINDOW"}
         yield env
