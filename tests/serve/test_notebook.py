@@ -6,6 +6,8 @@ import base64
 import io
 import os
 import re
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -13,6 +15,24 @@ import numpy as np
 import pytest
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "docs" / "examples" / "volviz_notebook.ipynb"
+
+
+class Page:
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status, self.body = status, body
+
+
+def fetch_within(url: str, *, seconds: float) -> Page:
+    """GET ``url``, retrying refused connections until ``seconds`` have passed."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=60) as answer:
+                return Page(answer.status, answer.read())
+        except urllib.error.URLError as exc:
+            if not isinstance(exc.reason, ConnectionRefusedError) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
 
 
 @pytest.mark.slow
@@ -38,8 +58,10 @@ def test_example_notebook_runs_and_shows_the_viewer(tmp_path: Path, needs_gl: No
                 client.execute_cell(cell, index)
             # the kernel is still up: its viewer answers (served from the kernel's loop)
             url = re.search(r'src="([^"]+)"', notebook.cells[3].outputs[-1].data["text/html"])
-            with urllib.request.urlopen(url.group(1), timeout=60) as page:  # type: ignore[union-attr]
-                assert page.status == 200 and b"<html" in page.read().lower()
+            assert url is not None
+            # The server starts on the kernel's loop once the cell has returned: poll for it.
+            page = fetch_within(url.group(1), seconds=120)
+            assert page.status == 200 and b"<html" in page.body.lower()
     finally:
         if env_before is None:
             os.environ.pop("VTK_DEFAULT_OPENGL_WINDOW", None)
