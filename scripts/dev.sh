@@ -56,4 +56,5 @@ fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-exec .venv/bin/pytest -q "$@"
+# Two workers (pytest-xdist), whole files per worker so module fixtures start once.
+exec .venv/bin/pytest -q -n 2 --dist loadfile "$@"
