@@ -15,7 +15,7 @@ from tests.report.outline import load_baseline, missing_from, report_outline
 from volviz.capture.extract import capture
 from volviz.errors import VolvizError
 from volviz.report.html import ReportBuild, build_report
-from volviz.report.pool import WorkPool
+from volviz.report.pool import WorkPool, outcome
 
 
 @pytest.fixture
@@ -145,3 +145,23 @@ def test_a_worker_that_dies_is_one_error_line():
         assert outcome(pool.submit(abs, -3)) == 3
         with pytest.raises(VolvizError, match="a worker process died .*--no-3d"):
             outcome(pool.submit(os._exit, 3))
+
+
+@pytest.mark.parametrize(("load", "jobs"), [(0.0, 4), (0.4, 4), (1.6, 2), (3.5, 1), (12.0, 1)])
+def test_default_jobs_is_one_per_idle_core(monkeypatch, load, jobs):
+    import os
+
+    from volviz.report import pool
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, 0.0, 0.0))
+    assert pool.default_jobs() == jobs
+
+
+def test_one_job_runs_in_a_worker_unless_inline():
+    import os
+
+    with WorkPool(1) as pool:
+        assert outcome(pool.submit(os.getpid)) == os.getpid()
+    with WorkPool(1, inline=False) as pool:
+        assert outcome(pool.submit(os.getpid)) != os.getpid()

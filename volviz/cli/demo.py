@@ -76,10 +76,10 @@ def demo(ctx: click.Context, out: str, device: str, force: bool) -> None:
 
     # The stills and the report's layers go to worker processes while this process runs the
     # torch steps; the report's workers get their arrays now, as the research writes the store.
-    with WorkPool() as pool:
+    with WorkPool(inline=False) as pool:
         stills = _queue_stills(pool, folder, volumes, force=force)
         with ReportBuild(store_path, folder / "report", pool, force=force, read_all=True) as report:
-            _research(ctx, store_path, threads=1 if pool.jobs > 1 else None)
+            _research(ctx, store_path, threads=1)
             with progress_bar(ctx, "writing the report") as update:
                 page = report.finish(update)
         pngs = [outcome(future) for future in stills]

@@ -18,7 +18,8 @@ from volviz.cli.options import force_option, info_line, progress_bar
     "--jobs",
     type=click.IntRange(min=1),
     default=None,
-    help="Worker processes for the layers' pictures and statistics  [default: one per core].",
+    help="Worker processes for the layers' pictures and statistics  [default: one per idle "
+    "core: cores minus the load average, at least 1].",
 )
 @force_option
 @click.pass_context
