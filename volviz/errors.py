@@ -12,7 +12,9 @@ parameter in its own words:
 ``detail``
     The rest of the sentence, without the name and the value (``"must be at least 1"``). It may
     refer to *other* parameters as ``{name}`` fields whose values sit in ``refs``
-    (``"exists; pass {overwrite} to replace it"``, ``refs={"overwrite": True}``).
+    (``"exists; pass {overwrite} to replace it"``, ``refs={"overwrite": True}``). A ``refs``
+    value :data:`MISSING` names the parameter alone (``"needs {layers}"``: ``needs layers``,
+    ``needs --layer``). A message without ``param`` may still name parameters through ``refs``.
 
 ``str(exc)`` speaks Python: ``batch_size=0 must be at least 1``, ``pass overwrite=True``.
 The ``volviz`` command (:mod:`volviz.cli.errors`) looks ``param`` and each ``refs`` name up
@@ -53,7 +55,9 @@ def python_words(
 ) -> str:
     """The message in Python words: ``param=value detail``; ``{name}`` refs as ``name=value``."""
     if refs:
-        detail = detail.format(**{k: f"{k}={python_value(v)}" for k, v in refs.items()})
+        detail = detail.format(
+            **{k: k if v is MISSING else f"{k}={python_value(v)}" for k, v in refs.items()}
+        )
     if param is None:
         return detail
     head = param if value is MISSING else f"{param}={python_value(value)}"

@@ -122,9 +122,9 @@ def test_batches_and_errors():
     assert batch_bounds(1000, 256) == [(0, 333), (333, 667), (667, 1000)]
     with pytest.raises(InputError, match="at least 4 shared inputs, got 3"):
         batch_bounds(3, 4)
-    with pytest.raises(InputError, match="--batch-size 2 must be at least 4"):
+    with pytest.raises(InputError, match=r"^batch_size=2 must be at least 4"):
         batch_bounds(100, 2)
-    with pytest.raises(InputError, match="--kind 'cosine' is not one of linear, rbf"):
+    with pytest.raises(InputError, match=r"^kind='cosine' is not one of linear, rbf"):
         cka(X, X, kind="cosine")
     with pytest.raises(InputError, match="x has 40 inputs and y 39"):
         cka(X, X[1:])

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from tests.helpers import error_line
 from volviz.analysis.stats import layer_stats
 from volviz.cli.main import cli
 from volviz.errors import VolvizError
@@ -56,7 +57,7 @@ def test_bad_layers_are_clear_errors():
     bad[1, 1, 0, 0] = np.nan
     with pytest.raises(VolvizError, match="image 1 holds NaN"):
         layer_stats(bad, "L")
-    with pytest.raises(VolvizError, match="--top-k 0"):
+    with pytest.raises(VolvizError, match=r"^top_k=0 must be at least 1$"):
         layer_stats(hand_built(), "L", top_k=0)
 
 
@@ -75,6 +76,8 @@ def test_analyze_command_stores_and_summarizes(tmp_path):
     assert stored.n_images == 3
     again = CliRunner().invoke(cli, ["analyze", str(path)])
     assert again.exit_code == 1 and "pass --force" in again.output
+    zero = CliRunner().invoke(cli, ["analyze", str(path), "--top-k", "0", "--force"])
+    assert error_line(zero) == "Error: --top-k 0 must be at least 1"
 
 
 def test_analyze_uses_post_activation_keys_and_names_the_stage(tmp_path):

@@ -205,8 +205,12 @@ def test_maximization_errors_leave_no_hooks():
         maximize(model, layer="conv1", channel=9, shape=(3, 8, 8))
     with pytest.raises(AttributionError, match=r"^steps=0 is out of range"):
         maximize(model, layer="conv1", channel=0, params=AscentParams(steps=0))
-    with pytest.raises(AttributionError, match="either --layer"):
+    with pytest.raises(AttributionError) as info:
         maximize(model)
+    assert str(info.value) == "maximize needs an objective: layer with channel, or class_index"
+    with pytest.raises(AttributionError) as info:
+        maximize(model, layer="conv1", channel=0, class_index=1)
+    assert str(info.value) == "class_index=1 and layer='conv1' are two objectives; give one of them"
     assert all(not m._forward_hooks for m in model.modules())
 
 

@@ -19,6 +19,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from tests.helpers import error_line
 from volviz.capture.distributed import capture_distributed
 from volviz.capture.extract import capture
 from volviz.capture.models import LoadedModel, Preprocess
@@ -66,6 +67,32 @@ def items(n: int = 11) -> TensorDataset:
     ds = TensorDataset(x, torch.arange(n) % 2)
     ds.classes = ["even", "odd"]  # type: ignore[attr-defined]
     return ds
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "python", "args", "cli_words"),
+    [
+        ({"workers": 0}, "workers=0", ["--local-workers", "0"], "--local-workers 0"),
+        ({"batch_size": 0}, "batch_size=0", ["--batch-size", "0"], "--batch-size 0"),
+        ({"top_k": 0}, "top_k=0", ["--top-k", "0"], "--top-k 0"),
+        ({"shards": 0, "layers": ["0"]}, "shards=0", None, None),
+    ],
+)
+def test_bad_counts_speak_python_and_options(tmp_path, kwargs, python, args, cli_words):
+    """Refused before any cluster starts: `workers=0` in Python, `--local-workers 0` in the CLI."""
+    with pytest.raises(InputError) as info:
+        capture_distributed(toy(), ["imgs"], tmp_path / "a.h5", **kwargs)
+    assert str(info.value) == f"{python} must be at least 1"
+    if args is not None:
+        out = str(tmp_path / "b.h5")
+        run = CliRunner().invoke(cli, ["dataset", "capture", "imgs", "-o", out, *args])
+        assert run.exit_code == 1 and error_line(run) == f"Error: {cli_words} must be at least 1"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_dtype_speaks_python(tmp_path):
+    with pytest.raises(InputError, match=r"^dtype='int8' is not one of float32, float16$"):
+        capture_distributed(toy(), ["imgs"], tmp_path / "a.h5", dtype="int8")
 
 
 @pytest.mark.slow

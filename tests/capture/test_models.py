@@ -61,22 +61,37 @@ def test_local_state_dict_and_checkpoint_load(tmp_path):
 
 def test_pickled_module_is_refused(tmp_path):
     torch.save(torch.nn.Linear(2, 2), tmp_path / "whole.pt")
-    with pytest.raises(ModelError, match="refuses to unpickle"):
+    with pytest.raises(
+        ModelError, match=r"^weights='.*whole.pt' holds pickled .* refuses to unpickle"
+    ):
         load_model("resnet18", weights=str(tmp_path / "whole.pt"))
+
+
+def test_weights_errors_name_the_weights_parameter(tmp_path):
+    missing = str(tmp_path / "missing.pt")
+    with pytest.raises(ModelError) as info:
+        load_model("resnet18", weights=missing)
+    assert str(info.value) == f"weights={missing!r}: no such file"
+    torch.save({"step": torch.tensor(1), "note": [1, 2]}, tmp_path / "odd.pt")
+    with pytest.raises(ModelError, match=r"^weights='.*odd.pt' holds no state_dict"):
+        load_model("resnet18", weights=str(tmp_path / "odd.pt"))
 
 
 def test_state_dict_of_another_model_is_a_clear_error(tmp_path):
     torch.save(torch.nn.Linear(2, 2).state_dict(), tmp_path / "lin.pt")
-    with pytest.raises(ModelError, match="does not fit ResNet"):
+    with pytest.raises(ModelError, match=r"^weights='.*lin.pt' does not fit ResNet"):
         load_model("resnet18", weights=str(tmp_path / "lin.pt"))
 
 
 def test_named_weights_offline_say_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     monkeypatch.setattr(models, "_reachable", lambda host, timeout=3.0: False)
-    with pytest.raises(ModelError, match=r"not cached at .*alexnet-owt.*--weights PATH"):
+    with pytest.raises(
+        ModelError,
+        match=r"^weights='DEFAULT': alexnet weights are not cached at .*alexnet-owt.*state_dict",
+    ):
         load_model("alexnet", weights="DEFAULT")
-    with pytest.raises(ModelError, match="'NOPE' is not a weights name of alexnet"):
+    with pytest.raises(ModelError, match=r"^weights='NOPE' is not a weights name of alexnet"):
         load_model("alexnet", weights="NOPE")
 
 

@@ -143,9 +143,18 @@ def test_stage_specs_and_their_errors():
     assert parse_stages("post,b=both", names) == {"a": "post", "b": "both"}
     assert parse_stages({"b": "post"}, names) == {"a": "pre", "b": "post"}
     assert split_key("x.y@2+post") == ("x.y", 2, "post")
-    with pytest.raises(InputError, match=r"--stage b='after' is not one of pre, post, both"):
+    with pytest.raises(InputError) as info:
         parse_stages("pre,b=after", names)
-    with pytest.raises(InputError, match=r"--stage 'c' is not one of the captured layers"):
+    assert str(info.value) == (
+        "stage='pre,b=after': layer 'b' gets 'after', which is not one of pre, post, both"
+    )
+    with pytest.raises(InputError, match=r"^stage=\{'b': 'late'\}: layer 'b' gets 'late'"):
+        parse_stages({"b": "late"}, names)
+    with pytest.raises(InputError, match=r"^stage='late' is not one of pre, post, both"):
+        parse_stages("late", names)
+    with pytest.raises(InputError, match=r"^stage='pre,post' names more than one default"):
+        parse_stages("pre,post", names)
+    with pytest.raises(InputError, match=r"^stage='c=post' names 'c', which is not one of the"):
         parse_stages("c=post", names)
 
 
@@ -159,7 +168,10 @@ def test_untraceable_model_says_so_and_writes_nothing(tmp_path):
             y = self.conv(x)
             return y if y.sum() > 0 else -y  # data-dependent control flow
 
-    with pytest.raises(InputError, match="--stage post: torch.fx cannot trace Branchy"):
+    with pytest.raises(
+        InputError,
+        match=r"^stage='post': torch.fx cannot trace Branchy .*; capture stage='pre' instead$",
+    ):
         capture(Branchy(), X, tmp_path / "b.h5", layers=["conv"], stage="post")
     assert not list(tmp_path.iterdir())
 

@@ -16,7 +16,7 @@ import ordering
 from tests.helpers import error_line, run_cli
 from volviz.capture.layers import resolve_layers
 from volviz.cli.errors import KEY_VALUE, VolvizGroup, api_names
-from volviz.errors import InputError, LayerNotFoundError, StoreError
+from volviz.errors import MISSING, InputError, LayerNotFoundError, StoreError
 
 
 def test_python_words(tiny: torch.nn.Module, tmp_path: Path) -> None:
@@ -28,6 +28,13 @@ def test_python_words(tiny: torch.nn.Module, tmp_path: Path) -> None:
     assert (info.value.param, info.value.value) == ("batch_size", 0)
     with pytest.raises(LayerNotFoundError, match=r"^layers='nope' matches no layer of TinyCNN"):
         resolve_layers(tiny, ["nope"])
+    names = InputError(
+        "needs {layers}, not {scene}",
+        param="scene",
+        value="x",
+        refs={"layers": MISSING, "scene": "x"},
+    )
+    assert str(names) == "scene='x' needs layers, not scene='x'"
 
 
 def test_leaf_errors_speak_python(tmp_path: Path) -> None:
@@ -85,6 +92,10 @@ def act(**kw: object) -> None:
         "metric": ordering.OrderingError("is not known", param="metric", value="l1"),
         "unknown": InputError("is odd", param="other", value=[1, 2]),
         "plain": StoreError("a whole sentence"),
+        "names": InputError(
+            "nothing to show: give {X} or {size}, or {other}",
+            refs={"X": MISSING, "size": MISSING, "other": MISSING},
+        ),
     }
     raise errors[str(kw["error"])]
 
@@ -103,6 +114,10 @@ def act(**kw: object) -> None:
         (["--error", "metric"], "--param metric=l1 is not known"),
         (["--error", "unknown"], "--param other=1,2 is odd"),
         (["--error", "plain"], "a whole sentence"),
+        (
+            ["--error", "names", "--count", "3"],
+            "nothing to show: give --npy or --count, or --param other",
+        ),
     ],
 )
 def test_cli_names_the_option_the_value_came_from(args: list[str], line: str) -> None:
@@ -133,3 +148,15 @@ def test_volviz_cli_speaks_options(tmp_path: Path) -> None:
     result = run_cli("order", "--npy", tmp_path / "c.npy", "--param", "normalize=zscore", ok=False)
     assert "--param normalize=zscore is undefined for it" in error_line(result)
     assert "normalize='zscore'" not in result.output
+
+
+def test_report_out_dir_speaks_python_and_options(tmp_path: Path) -> None:
+    from volviz.errors import VolvizError
+    from volviz.report.html import build_report
+
+    with pytest.raises(VolvizError) as info:
+        build_report(tmp_path / "s.h5", tmp_path, jobs=1)
+    assert str(info.value) == f"out_dir={str(tmp_path)!r} exists; pass force=True to replace it"
+    line = error_line(run_cli("report", tmp_path / "s.h5", "-o", tmp_path, "-j", 1, ok=False))
+    assert line == f"Error: --out {str(tmp_path)!r} exists; pass --force to replace it"
+    assert list(tmp_path.iterdir()) == []

@@ -141,15 +141,21 @@ def test_animation_and_html(store, tmp_path, needs_gl):
     ("args", "message"),
     [
         (["-o", "x.jpg"], "Invalid value for --out: 'x.jpg' must end in .png, .gif, .mp4, .html"),
-        ([], "--scene volume needs --layer NAME"),
+        ([], "--scene 'volume' needs at least one layer (--layer)"),
         (
             ["--layer", "conv1", "--ordering", "pca"],
             "--ordering 'pca' is not stored for layer 'conv1'; stored: rev",
         ),
-        (["--layer", "conv1", "--scene", "channel"], "--scene channel needs --channel N"),
+        (
+            ["--layer", "conv1", "--scene", "channel"],
+            "--scene 'channel' needs --channel (an original channel index)",
+        ),
         (["--layer", "conv1", "--scene", "channel", "--channel", "12"], "--channel 12 is not in"),
         (["--layer", "conv1", "--spacing", "1,x,1"], "--spacing '1,x,1' is not 'auto'"),
-        (["--layer", "conv1", "--image", "a", "--image", "b"], "use --scene compare for more"),
+        (
+            ["--layer", "conv1", "--image", "a", "--image", "b"],
+            "not 2; use --scene 'compare' for more",
+        ),
         (
             [
                 "--layer",
@@ -176,6 +182,19 @@ def test_bad_options_give_one_line_and_no_file(store, tmp_path, args, message, m
     out = [] if "-o" in args else ["-o", "x.png"]
     line = error_line(run("render", str(store), *out, *args, ok=False))
     assert message in line
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "nothing to show: give FILE (a volviz store) or --npy"),
+        (["--scene", "stack", "--npy", "a.npy"], "--scene 'stack' needs a volviz store (FILE)"),
+    ],
+)
+def test_without_a_store_the_error_names_file(tmp_path, args, message, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert error_line(run("render", "-o", "x.png", *args, ok=False)) == f"Error: {message}"
     assert list(tmp_path.iterdir()) == []
 
 

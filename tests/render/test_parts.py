@@ -117,3 +117,23 @@ def test_spacing_and_round_trip_and_sampling():
     assert still_sampling(grid).sample_distance == pytest.approx(0.125)
     moving = interactive_sampling(grid)
     assert moving.sample_distance >= 0.25 and moving.image_sample_distance == 3.0
+
+
+def test_scene_errors_speak_python():
+    from volviz.render.build import Panel, SceneSpec, build, load_panels, stack_layers
+    from volviz.render.volume import Style
+
+    with pytest.raises(
+        VolvizError, match=r"^nothing to show: give store \(a volviz store\) or npys$"
+    ):
+        load_panels(None, SceneSpec())
+    with pytest.raises(VolvizError, match=r"^scene='volume' needs at least one layer \(layers\)$"):
+        load_panels(object(), SceneSpec())
+    with pytest.raises(VolvizError, match=r"^scene='stack' needs a volviz store \(store\)$"):
+        stack_layers(None, SceneSpec(scene="stack"))
+    panel = Panel(np.ones((2, 3, 4), np.float32), "a")
+    with pytest.raises(VolvizError) as info:
+        build(SceneSpec(), Style(), [panel, panel])
+    assert str(info.value) == "scene='volume' shows one volume, not 2; use scene='compare' for more"
+    with pytest.raises(VolvizError, match=r"^scene='channel' needs channel \(an original channel"):
+        build(SceneSpec(scene="channel"), Style(), [panel])

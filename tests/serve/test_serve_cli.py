@@ -6,9 +6,12 @@ import socket
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.helpers import error_line, run_cli
 from tests.serve.store import BRIGHT, PERM
+from volviz.errors import InputError
+from volviz.serve import plan_address
 
 
 def test_missing_foreign_and_truncated_files(tmp_path: Path, serve_store: Path) -> None:
@@ -35,7 +38,17 @@ def test_port_in_use(serve_store: Path) -> None:
         busy.listen(1)
         port = busy.getsockname()[1]
         line = error_line(run_cli("serve", serve_store, "--port", port, ok=False))
-    assert f"--port {port}" in line and "cannot be used" in line
+        with pytest.raises(InputError) as info:
+            plan_address("127.0.0.1", port, no_token=False)
+    assert line.startswith(f"Error: --port {port} on --host '127.0.0.1' cannot be used (")
+    assert str(info.value).startswith(f"port={port} on host='127.0.0.1' cannot be used (")
+
+
+def test_port_out_of_range_speaks_python_and_options(serve_store: Path) -> None:
+    line = error_line(run_cli("serve", serve_store, "--port", 70000, ok=False))
+    assert line == "Error: --port 70000 is not in 0..65535"
+    with pytest.raises(InputError, match=r"^port=70000 is not in 0\.\.65535$"):
+        plan_address("127.0.0.1", 70000, no_token=False)
 
 
 def test_session_picks_through_the_ordering(serve_store: Path, needs_gl: None) -> None:

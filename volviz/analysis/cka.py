@@ -61,8 +61,8 @@ def kernel_from_linear(k: np.ndarray, kind: str, *, threshold: float = 1.0) -> n
     if kind == "linear":
         return k
     if threshold <= 0:
-        msg = f"--threshold {threshold} must be > 0 (the RBF bandwidth as a fraction of the median)"
-        raise InputError(msg)
+        msg = "must be > 0 (the RBF bandwidth as a fraction of the median)"
+        raise InputError(msg, param="threshold", value=threshold)
     sq = np.diag(k)
     dist = np.clip(sq[:, None] + sq[None, :] - 2 * k, 0.0, None)
     off = dist[~np.eye(len(dist), dtype=bool)]
@@ -74,8 +74,7 @@ def kernel_from_linear(k: np.ndarray, kind: str, *, threshold: float = 1.0) -> n
 
 def check_kind(kind: str) -> None:
     if kind not in KINDS:
-        msg = f"--kind {kind!r} is not one of {', '.join(KINDS)}"
-        raise InputError(msg)
+        raise InputError(f"is not one of {', '.join(KINDS)}", param="kind", value=kind)
 
 
 def hsic_biased(k: np.ndarray, l: np.ndarray) -> float:  # noqa: E741
@@ -227,8 +226,8 @@ def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
     """Split ``n`` inputs into contiguous minibatches of ``batch_size`` to ``2 batch_size - 1``
     inputs (never fewer than 4: the last, short one is merged)."""
     if batch_size < MIN_BATCH:
-        msg = f"--batch-size {batch_size} must be at least {MIN_BATCH} (unbiased HSIC)"
-        raise InputError(msg)
+        msg = f"must be at least {MIN_BATCH} (unbiased HSIC)"
+        raise InputError(msg, param="batch_size", value=batch_size)
     if n < MIN_BATCH:
         msg = f"CKA needs at least {MIN_BATCH} shared inputs, got {n}"
         raise InputError(msg)

@@ -106,8 +106,7 @@ def layer_stats(dataset: Any, layer: str, *, top_k: int = 5, order: bool = True)
         msg = f"layer {layer!r} has shape {tuple(dataset.shape)}; need (N >= 1, C >= 1, H, W)"
         raise VolvizError(msg)
     if top_k < 1:
-        msg = f"--top-k {top_k} must be at least 1"
-        raise VolvizError(msg)
+        raise VolvizError("must be at least 1", param="top_k", value=top_k)
     n, c, _, w = dataset.shape
     moments = _Moments(c)
     peak = np.empty((n, c), np.float32)

@@ -99,12 +99,10 @@ def capture_distributed(
         "force": force,
     }
     if workers < 1:
-        msg = f"--local-workers {workers} must be at least 1"
-        raise InputError(msg)
+        raise InputError("must be at least 1", param="workers", value=workers)
     check_options(model, options, top_k)
     if shards is not None and shards < 1:
-        msg = f"--shards {shards} must be at least 1"
-        raise InputError(msg)
+        raise InputError("must be at least 1", param="shards", value=shards)
     items = inputs if isinstance(inputs, Dataset) else _absolute_items(inputs)
     folder = out.with_name(f"{out.name}.shards")
     made = not folder.exists()
@@ -146,14 +144,12 @@ def check_options(model: ModelSpec, options: dict[str, Any], top_k: int | None) 
     from volviz.store.writer import DTYPES
 
     if options["batch_size"] < 1:
-        msg = f"--batch-size {options['batch_size']} must be at least 1"
-        raise InputError(msg)
+        raise InputError("must be at least 1", param="batch_size", value=options["batch_size"])
     if top_k is not None and top_k < 1:
-        msg = f"--top-k {top_k} must be at least 1"
-        raise InputError(msg)
+        raise InputError("must be at least 1", param="top_k", value=top_k)
     if options["dtype"] not in DTYPES:
-        msg = f"--dtype {options['dtype']!r} is not one of {', '.join(DTYPES)}"
-        raise InputError(msg)
+        msg = f"is not one of {', '.join(DTYPES)}"
+        raise InputError(msg, param="dtype", value=options["dtype"])
     dataset_filters(codec_name(options["compress"]))
     resolve_layers(as_loaded(_load(model)).module, options["layers"])
 
@@ -205,8 +201,7 @@ def _client(client: Any, workers: int, stack: ExitStack) -> Any:
         try:
             return stack.enter_context(Client(client, timeout="30s"))
         except OSError as exc:
-            msg = f"--scheduler {client!r} cannot be reached ({exc})"
-            raise InputError(msg) from None
+            raise InputError(f"cannot be reached ({exc})", param="client", value=client) from None
     return client
 
 

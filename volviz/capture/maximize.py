@@ -23,6 +23,7 @@ from torch.nn import functional as F
 
 from volviz.capture.attribution import AttributionError, tap_output
 from volviz.capture.hooks import eval_mode
+from volviz.errors import MISSING
 
 Progress = Callable[[int, int], None]
 
@@ -125,9 +126,13 @@ Objective = Callable[[torch.Tensor], torch.Tensor]
 def _objective(
     model: nn.Module, layer: str | None, channel: int | None, class_index: int | None
 ) -> Objective:
-    if (layer is None) == (class_index is None):
-        msg = "--method maximize needs either --layer with --channel, or --target CLASS"
-        raise AttributionError(msg)
+    if layer is not None and class_index is not None:
+        msg = "and {layer} are two objectives; give one of them"
+        raise AttributionError(msg, param="class_index", value=class_index, refs={"layer": layer})
+    if layer is None and class_index is None:
+        msg = "maximize needs an objective: {layer} with {channel}, or {class_index}"
+        names = {"layer": MISSING, "channel": MISSING, "class_index": MISSING}
+        raise AttributionError(msg, refs=names)
     if class_index is not None:
         index = int(class_index)
 

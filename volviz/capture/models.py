@@ -245,16 +245,16 @@ def _torchvision_named(name: str, weights: str) -> LoadedModel:
         chosen = enum.DEFAULT if weights == "DEFAULT" else enum[weights]
     except KeyError:
         options = ", ".join(["DEFAULT", *(w.name for w in enum)])
-        msg = f"--weights {weights!r} is not a weights name of {name}; use one of {options}"
-        raise ModelError(msg) from None
+        msg = f"is not a weights name of {name}; use one of {options}"
+        raise ModelError(msg, param="weights", value=weights) from None
     cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(chosen.url)
     if not cached.exists() and not _reachable(_WEIGHTS_HOST):
         msg = (
-            f"--weights {weights}: {name} weights are not cached at {cached} and "
-            f"{_WEIGHTS_HOST} cannot be reached; copy {os.path.basename(chosen.url)} there "
-            "or pass --weights PATH to a local state_dict"
+            f": {name} weights are not cached at {cached} and {_WEIGHTS_HOST} cannot be "
+            f"reached; copy {os.path.basename(chosen.url)} there or give the path of a local "
+            "state_dict instead"
         )
-        raise ModelError(msg)
+        raise ModelError(msg, param="weights", value=weights)
     module = torchvision.models.get_model(name, weights=chosen)
     sha = _sha256(cached) if cached.exists() else None
     transforms = chosen.transforms()
@@ -271,26 +271,25 @@ def _torchvision_named(name: str, weights: str) -> LoadedModel:
 def load_state_dict_file(module: nn.Module, path: Path) -> str:
     """Load a state_dict (or a checkpoint dict holding one) safely; return the file's SHA-256."""
     if not path.is_file():
-        msg = f"--weights {str(path)!r}: no such file"
-        raise ModelError(msg)
+        raise ModelError(": no such file", param="weights", value=path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         msg = (
-            f"--weights {str(path)!r} holds pickled Python objects, which volviz refuses to "
-            "unpickle; save model.state_dict() with torch.save instead"
+            "holds pickled Python objects, which volviz refuses to unpickle; save "
+            "model.state_dict() with torch.save instead"
         )
-        raise ModelError(msg) from exc
+        raise ModelError(msg, param="weights", value=path) from exc
     except (RuntimeError, EOFError, OSError) as exc:
-        msg = f"--weights {str(path)!r} is not a readable torch file ({exc})"
-        raise ModelError(msg.splitlines()[0]) from exc
+        msg = f"is not a readable torch file ({exc})".splitlines()[0]
+        raise ModelError(msg, param="weights", value=path) from exc
     state = _unwrap_state_dict(obj, path)
     try:
         module.load_state_dict(state)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
-        msg = f"--weights {str(path)!r} does not fit {type(module).__name__}: {first}"
-        raise ModelError(msg) from exc
+        msg = f"does not fit {type(module).__name__}: {first}"
+        raise ModelError(msg, param="weights", value=path) from exc
     return _sha256(path)
 
 
@@ -302,8 +301,7 @@ def _unwrap_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
                 break
         if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
             return {k.removeprefix("module."): v for k, v in obj.items()}
-    msg = f"--weights {str(path)!r} holds no state_dict (a dict of tensors)"
-    raise ModelError(msg)
+    raise ModelError("holds no state_dict (a dict of tensors)", param="weights", value=path)
 
 
 def _sha256(path: Path) -> str:

@@ -162,8 +162,7 @@ def parse_stages(spec: str | Mapping[str, str], names: Sequence[str]) -> dict[st
         items = [s.strip() for s in spec.split(",") if s.strip()]
         plain = [s for s in items if "=" not in s]
         if len(plain) > 1:
-            msg = f"--stage {spec!r} names more than one default stage"
-            raise InputError(msg)
+            raise InputError("names more than one default stage", param="stage", value=spec)
         table = {"*": plain[0] if plain else "pre"}
         for item in items:
             if "=" in item:
@@ -173,12 +172,16 @@ def parse_stages(spec: str | Mapping[str, str], names: Sequence[str]) -> dict[st
         table = {"*": "pre", **spec}
     for name, stage in table.items():
         if stage not in STAGES:
-            what = repr(stage) if name == "*" else f"{name}={stage!r}"
-            msg = f"--stage {what} is not one of {', '.join(STAGES)}"
-            raise InputError(msg)
+            choices = ", ".join(STAGES)
+            if name == "*":
+                raise InputError(f"is not one of {choices}", param="stage", value=stage)
+            msg = f": layer {name!r} gets {stage!r}, which is not one of {choices}"
+            raise InputError(msg, param="stage", value=spec)
         if name != "*" and name not in names:
-            msg = f"--stage {name!r} is not one of the captured layers ({', '.join(names[:8])})"
-            raise InputError(msg)
+            msg = (
+                f"names {name!r}, which is not one of the captured layers ({', '.join(names[:8])})"
+            )
+            raise InputError(msg, param="stage", value=spec)
     return {n: table.get(n, table["*"]) for n in names}
 
 
@@ -194,11 +197,9 @@ def trace(model: nn.Module, names: Sequence[str]) -> fx.Graph:
     try:
         return Tracer().trace(model)
     except Exception as exc:  # fx raises many types (TraceError, TypeError, ...)
-        msg = (
-            f"--stage post: torch.fx cannot trace {type(model).__name__} "
-            f"({type(exc).__name__}: {exc}); capture --stage pre instead"
-        )
-        raise InputError(msg) from exc
+        why = f"{type(exc).__name__}: {exc}".replace("{", "{{").replace("}", "}}")
+        msg = f": torch.fx cannot trace {type(model).__name__} ({why}); capture {{stage}} instead"
+        raise InputError(msg, param="stage", value="post", refs={"stage": "pre"}) from exc
 
 
 def post_nodes(
@@ -216,11 +217,12 @@ def post_nodes(
             found[key] = (end, PostInfo(key, chain, activation, calls.get(end, end.name)))
     missing = [n for n in names if n not in {split_key(k)[0] for k in found}]
     if missing:
+        layer = repr(missing[0]).replace("{", "{{").replace("}", "}}")
         msg = (
-            f"--stage post: layer {missing[0]!r} is not called in the traced graph "
-            "(it runs inside another captured module); capture it with --stage pre"
+            f": layer {layer} is not called in the traced graph "
+            "(it runs inside another captured module); capture it with {stage}"
         )
-        raise InputError(msg)
+        raise InputError(msg, param="stage", value="post", refs={"stage": "pre"})
     return found
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from volviz.cli.errors import VolvizGroup
+from volviz.cli.errors import VolvizGroup, api_names
 from volviz.cli.options import (
     compress_option,
     force_option,
@@ -22,6 +22,7 @@ def dataset() -> None:
     """Work with datasets too big for one run: shards, merged stores, streaming aggregates."""
 
 
+@api_names(workers="local_workers", client="scheduler")
 @dataset.command("capture")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Merged store.")
@@ -76,10 +77,6 @@ def capture_cmd(
     from volviz.capture.distributed import capture_distributed, model_factory
     from volviz.store import Store
 
-    if local_workers < 1:
-        raise click.BadParameter(
-            f"{local_workers} must be at least 1", param_hint="--local-workers"
-        )
     if weights is not None and Path(weights).is_file():  # workers run in other folders
         weights = str(Path(weights).absolute())
     factory = model_factory(model, weights=weights, seed=seed, device=device)

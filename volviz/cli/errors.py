@@ -32,6 +32,7 @@ COMMON_NAMES = {
     "num_workers": "workers",
     "reduction": "reduce",
     "opacity_scale": "opacity_scale",
+    "out_dir": "out",
 }
 """API parameter -> click parameter for every command that does not declare its own."""
 KEY_VALUE = "*"
@@ -106,25 +107,32 @@ def _words(param: click.Parameter, name: str, value: object, given: object) -> s
     return f"{_option_name(param)} {_cli_value(value)}"
 
 
+def _ref_words(ctx: click.Context | None, name: str, value: object) -> str:
+    """A ``refs`` entry in option words; a ``MISSING`` value names the option alone."""
+    found, given = _find(ctx, name)
+    if repr(value) == "MISSING":
+        if found is None:
+            return name
+        return f"{_option_name(found)} {name}" if given is KEY_VALUE else _option_name(found)
+    return _words(found, name, value, given) if found else f"{name}={python_value(value)}"
+
+
 def cli_message(exc: BaseException, ctx: click.Context | None) -> str:
     """``exc`` in option words of ``ctx``'s command; names it does not know stay in Python words.
 
     A value the error does not carry (``MISSING``, an array) is taken from what the user gave
     the option, so ``X`` of ``ordering`` reads ``--npy 'maps.npy': channel 0 contains NaN``.
+    A message without ``param`` has only its ``refs`` turned into options.
     """
     param = getattr(exc, "param", None)
     detail = getattr(exc, "detail", None)
-    if not isinstance(param, str) or not isinstance(detail, str):
+    if not isinstance(detail, str) or not (isinstance(param, str) or getattr(exc, "refs", None)):
         return str(exc)
     refs: Mapping[str, object] = getattr(exc, "refs", None) or {}
     if refs:
-        words = {}
-        for name, value in refs.items():
-            found, given = _find(ctx, name)
-            words[name] = (
-                _words(found, name, value, given) if found else f"{name}={python_value(value)}"
-            )
-        detail = detail.format(**words)
+        detail = detail.format(**{name: _ref_words(ctx, name, v) for name, v in refs.items()})
+    if not isinstance(param, str):
+        return detail
     value = getattr(exc, "value", MISSING)
     if repr(value) == "MISSING":  # the leaf libraries' MISSING is another object
         value = MISSING

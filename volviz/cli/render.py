@@ -15,7 +15,9 @@ SCENES = ("volume", "threshold", "isosurface", "slices", "channel", "stack", "co
 OUT_SUFFIXES = (".png", ".gif", ".mp4", ".html")
 
 
-@api_names(path="npys", dataset="datasets", image="images", index="images", layer="layers")
+@api_names(
+    path="npys", dataset="datasets", image="images", index="images", layer="layers", store="file"
+)
 @click.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @click.option("--scene", type=click.Choice(SCENES), default="volume", show_default=True)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyvista as pv
 
-from volviz.errors import InputError
+from volviz.errors import MISSING, InputError
 from volviz.render.ordered import ChannelOrder
 from volviz.render.volume import Style
 
@@ -75,7 +75,8 @@ def load_panels(store: Any, spec: SceneSpec) -> list[Panel]:
         out.append(Panel(vol, title(Path(path).name, vol)))
     if store is None:
         if not out:
-            raise InputError("give FILE (a volviz store) or --npy ARRAY")
+            msg = "nothing to show: give {store} (a volviz store) or {npys}"
+            raise InputError(msg, refs={"store": MISSING, "npys": MISSING})
         return out
     from volviz.render.load import dataset_volume, read_ordering
 
@@ -86,7 +87,8 @@ def load_panels(store: Any, spec: SceneSpec) -> list[Panel]:
     if spec.npys or spec.datasets:
         return out
     if not spec.layers:
-        raise InputError(f"--scene {spec.scene} needs --layer NAME")
+        msg = "needs at least one layer ({layers})"
+        raise InputError(msg, param="scene", value=spec.scene, refs={"layers": MISSING})
     order = read_ordering(store, spec.layers[0], spec.ordering) if spec.ordering else None
     for layer in spec.layers:
         for image in spec.images or ("0",):
@@ -108,7 +110,8 @@ def stack_layers(store: Any, spec: SceneSpec) -> tuple[str, list[tuple[str, np.n
     from volviz.render.load import conv_layers
 
     if store is None:
-        raise InputError("--scene stack needs FILE (a volviz store)")
+        msg = "needs a volviz store ({store})"
+        raise InputError(msg, param="scene", value=spec.scene, refs={"store": MISSING})
     index = store.image_index(spec.images[0] if spec.images else "0")
     layers = list(spec.layers) or conv_layers(store)
     text = f"image {index} ({store.inputs[index]['name']})"
@@ -153,8 +156,8 @@ def build(
             difference=spec.difference,
         )
     if len(panels) != 1:
-        msg = f"--scene {scene} shows one volume; use --scene compare for more"
-        raise InputError(msg)
+        msg = f"shows one volume, not {len(panels)}; use {{scene}} for more"
+        raise InputError(msg, param="scene", value=scene, refs={"scene": "compare"})
     one = panels[0]
     common: dict[str, Any] = {"title": one.title, "style": style, "order": one.order}
     ordered: dict[str, Any] = {"gap": spec.gap, "bands": spec.bands}
@@ -173,5 +176,6 @@ def build(
         planes: dict[str, Any] = {"channel": spec.channel, "row": spec.row, "column": spec.column}
         return scenes.slices_plotter(one.volume, **planes, **common, **ordered)
     if spec.channel is None:
-        raise InputError("--scene channel needs --channel N (an original channel index)")
+        msg = "needs {channel} (an original channel index)"
+        raise InputError(msg, param="scene", value=scene, refs={"channel": MISSING})
     return scenes.channel_plotter(one.volume, spec.channel, **common)

@@ -28,8 +28,8 @@ class RunningRange:
 
     def __init__(self, method: str, *, tail: int = MIN_TAIL) -> None:
         if method not in NORMALIZATIONS:
-            msg = f"--normalize {method!r} is not one of {', '.join(NORMALIZATIONS)}"
-            raise VolvizError(msg)
+            msg = f"is not one of {', '.join(NORMALIZATIONS)}"
+            raise VolvizError(msg, param="normalization", value=method)
         self.method, self.tail = method, tail
         self.count = 0  # finite values seen
         self.records = 0

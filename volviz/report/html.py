@@ -107,8 +107,8 @@ class ReportBuild:
 
         self.store_path, self.target, self.pool = Path(store_path), Path(out_dir), pool
         if self.target.exists() and not force:
-            msg = f"--out {str(self.target)!r} exists; pass --force to replace it"
-            raise VolvizError(msg)
+            msg = "exists; pass {force} to replace it"
+            raise VolvizError(msg, param="out_dir", value=self.target, refs={"force": True})
         # The one write-then-rename (exporters' atomic_file), held open until finish().
         self._atomic = ExitStack()
         remove_stale_temporaries(self.target)

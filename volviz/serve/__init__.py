@@ -41,17 +41,16 @@ class Address:
 
 
 def plan_address(host: str, port: int, *, no_token: bool) -> Address:
-    """Check ``--host`` / ``--port`` before anything starts; a token for non-loopback binds."""
+    """Check ``host`` / ``port`` before anything starts; a token for non-loopback binds."""
     from volviz.serve.security import check_port, is_loopback, new_token
 
     if not 0 <= port <= 65535:
-        msg = f"--port {port} is not in 0..65535"
-        raise InputError(msg)
+        raise InputError("is not in 0..65535", param="port", value=port)
     try:
         check_port(host, port)
     except OSError as exc:
-        msg = f"--port {port} on --host {host} cannot be used ({exc.strerror or exc})"
-        raise InputError(msg) from exc
+        msg = f"on {{host}} cannot be used ({exc.strerror or exc})"
+        raise InputError(msg, param="port", value=port, refs={"host": host}) from exc
     token = None if no_token or is_loopback(host) else new_token()
     return Address(host, port, token)
 
