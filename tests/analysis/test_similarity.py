@@ -14,6 +14,7 @@ from volviz.analysis.similarity import (
     layer_similarity,
     load_similarity,
     pair_similarity,
+    save_similarity,
     stored_similarities,
     training_similarity,
 )
@@ -131,6 +132,10 @@ def test_cli_stores_prints_and_refuses_to_overwrite(tmp_path):
             load_similarity(store, "x")
     again = run(cli, ["similarity", str(a)])
     assert again.exit_code == 1 and "layers-linear exists in a.h5; pass --force" in again.output
+    with Store(a) as store:
+        first = load_similarity(store, "layers-linear")
+    with pytest.raises(StoreError, match=r"layers-linear exists in .*a\.h5; pass force=True to"):
+        save_similarity(a, first, force=False)
     bad = run(cli, ["similarity", str(a), "--layers", "nope", "--force"])
     assert bad.exit_code == 1 and "Error: --layers 'nope' is not in a.h5" in bad.output
     small = run(cli, ["similarity", str(a), "--batch-size", "2", "--force"])

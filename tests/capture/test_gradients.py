@@ -183,6 +183,18 @@ def test_bad_strategy_and_layer(tiny, tiny_input):
     with pytest.raises(KeyError, match="did you mean conv1"):
         weight_gradients(tiny, tiny_input, ["conv_1"], LOGIT0)
 
+    class Doubled(nn.Conv2d):
+        def forward(self, x):
+            return super().forward(x) * 2
+
+    doubled = nn.Sequential(Doubled(3, 2, 1), nn.Flatten(), nn.Linear(2 * 4 * 4, 2))
+    with pytest.raises(GradientError) as info:
+        weight_gradients(doubled, torch.randn(2, 3, 4, 4), ["0"], LOGIT0, strategy="batched")
+    assert str(info.value) == (
+        "strategy='batched' cannot rebuild gradients of '0' (Doubled); use strategy='loop' "
+        "or 'vmap'"
+    )
+
 
 def test_targets_by_name_set_and_errors():
     names = ["tabby", "tiger cat", "Pembroke", "Egyptian cat"]

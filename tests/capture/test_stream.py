@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, TensorDataset
 
+from tests.helpers import error_line
 from volviz.capture.extract import capture
 from volviz.capture.models import Preprocess
 from volviz.errors import StoreError
@@ -59,6 +60,7 @@ JOB = (
     + """
 import sys, time
 from torch.utils.data import Dataset
+from tests.helpers import error_line
 from volviz.capture.extract import capture
 
 class Slow(Dataset):
@@ -174,7 +176,8 @@ def test_kill_9_then_resume_gives_the_same_file_as_an_uninterrupted_run(tmp_path
     proc.wait()
     assert not out.exists() and state_paths(out)["partial"].is_file()
     with pytest.raises(
-        StoreError, match=r"unfinished capture \(\d+ images stored\); pass --resume"
+        StoreError,
+        match=r"^out=.* has an unfinished capture \(\d+ images stored\); pass resume=True",
     ):
         capture(toy(), slow_items(), out, layers=["0", "2"], batch_size=4)
     subprocess.run([sys.executable, str(job), str(out), "run"], env=env, check=True)
@@ -336,6 +339,11 @@ def test_cli_capture_resume_continues_an_interrupted_run(tmp_path):
     refused = runner.invoke(cli, args)
     assert refused.exit_code == 1
     assert "unfinished capture (1 images stored); pass --resume" in refused.output
+    changed = runner.invoke(cli, [*args, "--resume", "--dtype", "float16"])
+    assert error_line(changed) == (
+        'Error: --resume: the unfinished capture of acts.h5 used dtype="float32", this run '
+        'dtype="float16"; rerun with the same options, or pass --force to start over'
+    )
     done = runner.invoke(cli, [*args, "--resume"])
     assert done.exit_code == 0, done.output
     reference = tmp_path / "ref.h5"

@@ -91,6 +91,20 @@ def test_a_reader_without_hdf5plugin_is_told_to_install_it(tmp_path: Path, merge
         StoreWriter(tmp_path / "t.h5", compress="lzf")
 
 
+def test_a_writer_without_hdf5plugin_names_compress(tmp_path: Path, monkeypatch) -> None:
+    """``compress='blosc2-lz4'`` from Python, ``--compress 'blosc2-lz4'`` in the CLI."""
+    from tests.helpers import error_line, run_cli
+    from volviz.store.compression import dataset_filters
+
+    monkeypatch.setitem(sys.modules, "hdf5plugin", None)
+    with pytest.raises(StoreError, match=r"^compress='blosc2-lz4' needs the hdf5plugin package"):
+        dataset_filters("blosc2-lz4")
+    args = ["dataset", "capture", "imgs", "-o", tmp_path / "a.h5", "--compress", "blosc2-lz4"]
+    line = error_line(run_cli(*args, ok=False))
+    assert line.startswith("Error: --compress 'blosc2-lz4' needs the hdf5plugin package (pip")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_stale_temporaries_of_dead_processes_are_removed(tmp_path: Path) -> None:
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],

@@ -111,6 +111,25 @@ def test_a_kill_at_any_step_then_resume_gives_the_uninterrupted_store(
     assert hidden <= {state_paths(out)["lock"].name}
 
 
+def test_an_unfinished_capture_is_refused_in_python_words(tmp_path: Path) -> None:
+    job, out = tmp_path / "job.py", tmp_path / "acts.h5"
+    job.write_text(JOB)
+    assert run(job, out, stop_before=1) == 9
+    with pytest.raises(StoreError) as info:
+        ResumableWriter(out, settings={"batch_size": 4}).__enter__()
+    assert str(info.value) == (
+        f"out={str(out)!r} has an unfinished capture (4 images stored); pass resume=True to "
+        "continue it or force=True to start over"
+    )
+    with pytest.raises(StoreError) as info:
+        ResumableWriter(out, settings={"batch_size": 8}, resume=True).__enter__()
+    assert str(info.value) == (
+        "resume=True: the unfinished capture of acts.h5 used batch_size=4, this run "
+        "batch_size=8; rerun with the same options, or pass force=True to start over"
+    )
+    assert committed_images(out) == 4 and run(job, out) == 0
+
+
 def test_second_writer_of_one_target_is_refused_and_stale_temporaries_go(
     tmp_path: Path,
 ) -> None:

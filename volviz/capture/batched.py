@@ -48,11 +48,10 @@ def batched_per_image(
 ) -> PerImage:
     for name, module in modules.items():
         if not batched_supported(module):
-            msg = (
-                f"--strategy batched cannot rebuild gradients of {name!r} "
-                f"({type(module).__name__}); use --strategy loop or vmap"
-            )
-            raise GradientError(msg)
+            shown = repr(name).replace("{", "{{").replace("}", "}}")
+            kind = type(module).__name__
+            msg = f"cannot rebuild gradients of {shown} ({kind}); use {{strategy}} or 'vmap'"
+            raise GradientError(msg, param="strategy", value="batched", refs={"strategy": "loop"})
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in modules}
     logits = []
     for start in range(0, len(x), block):
@@ -186,9 +185,9 @@ def unfold_weight_grad(
     if positions != grad_out.shape[2] * grad_out.shape[3]:
         msg = (
             f"cannot rebuild the gradient of a {type(module).__name__}: its input gives "
-            f"{positions} positions, its output {tuple(grad_out.shape[2:])}; use --strategy loop"
+            f"{positions} positions, its output {tuple(grad_out.shape[2:])}; use {{strategy}}"
         )
-        raise GradientError(msg)
+        raise GradientError(msg, refs={"strategy": "loop"})
     cols = cols.view(b, g, ig * kh * kw, positions)
     go = grad_out.reshape(b, g, o // g, positions).to(cols.dtype)
     out = torch.einsum("bgop,bgkp->bgok", go, cols)

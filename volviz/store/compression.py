@@ -48,7 +48,7 @@ def dataset_filters(codec: str | None) -> dict[str, Any]:
     if codec == GZIP:
         filters.update(compression="gzip", compression_opts=4, shuffle=True)
     elif codec is not None:
-        hdf5plugin = _hdf5plugin(f"--compress {codec}")
+        hdf5plugin = _hdf5plugin(codec)
         cname, shuffle, level = BLOSC2[codec]
         blosc2 = hdf5plugin.Blosc2
         kind = blosc2.BITSHUFFLE if shuffle == "bitshuffle" else blosc2.SHUFFLE
@@ -56,11 +56,14 @@ def dataset_filters(codec: str | None) -> dict[str, Any]:
     return filters
 
 
-def _hdf5plugin(what: str) -> Any:
+def _hdf5plugin(codec: str, reading: str | None = None) -> Any:
+    """hdf5plugin, or an error: ``compress=codec needs ...`` (``reading``: the file read)."""
     try:
         import hdf5plugin
     except ImportError:
-        msg = f"{what} needs {PLUGIN_HINT}"
+        if reading is None:
+            raise StoreError(f"needs {PLUGIN_HINT}", param="compress", value=codec) from None
+        msg = f"FILE {reading!r} is compressed with {codec}; reading it needs {PLUGIN_HINT}"
         raise StoreError(msg) from None
     return hdf5plugin
 
@@ -75,5 +78,5 @@ def require_filters(file: h5py.File) -> None:
         ds = file["layers"][key].get("activations")
         if isinstance(ds, h5py.Dataset) and str(ds.attrs.get("compression", "")) in BLOSC2:
             codec = str(ds.attrs["compression"])
-            _hdf5plugin(f"FILE {file.filename!r} is compressed with {codec}; reading it")
+            _hdf5plugin(codec, reading=str(file.filename))
             return

@@ -47,8 +47,9 @@ def replace_group(
     temporary group is deleted and the existing one is left untouched.
     """
     if name in parent and not force:
-        msg = f"{parent.name}/{name} exists in {parent.file.filename}; pass --force to replace it"
-        raise StoreError(msg)
+        where = f"{parent.name}/{name} exists in {parent.file.filename}"
+        msg = where.replace("{", "{{").replace("}", "}}") + "; pass {force} to replace it"
+        raise StoreError(msg, refs={"force": True})
     tmp = f"{TMP_PREFIX}{name}"
     if tmp in parent:
         del parent[tmp]

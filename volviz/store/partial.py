@@ -218,10 +218,11 @@ class ResumableWriter(StoreWriter):
         if not self.resume:
             if unfinished:
                 msg = (
-                    f"output {str(self.path)!r} has an unfinished capture ({unfinished} images "
-                    "stored); pass --resume to continue it or --force to start over"
+                    f"has an unfinished capture ({unfinished} images stored); pass {{resume}} "
+                    "to continue it or {force} to start over"
                 )
-                raise StoreError(msg)
+                refs = {"resume": True, "force": True}
+                raise StoreError(msg, param="out", value=self.path, refs=refs)
             self._drop_all()
             return None
         if read_journal(p["resume_journal"])[0] is None:
@@ -251,12 +252,19 @@ class ResumableWriter(StoreWriter):
     def _check_settings(self, before: Mapping[str, Any]) -> None:
         for key, value in self.settings.items():
             if key in before and before[key] != value:
-                msg = (
-                    f"--resume: the unfinished capture of {self.path.name} used {key}="
-                    f"{json.dumps(before[key])}, this run {key}={json.dumps(value)}; rerun "
-                    "with the same options, or pass --force to start over"
+                what = (
+                    (
+                        f"{self.path.name} used {key}={json.dumps(before[key])}, this run "
+                        f"{key}={json.dumps(value)}"
+                    )
+                    .replace("{", "{{")
+                    .replace("}", "}}")
                 )
-                raise StoreError(msg)
+                msg = (
+                    f": the unfinished capture of {what}; rerun with the same options, "
+                    "or pass {force} to start over"
+                )
+                raise StoreError(msg, param="resume", value=True, refs={"force": True})
 
     def _header(self, source: tuple[dict[str, Any], Path] | None) -> bytes:
         first = dict(self.attrs) if source is None else source[0].get("attrs", {})
