@@ -23,6 +23,7 @@ import pytest
 from matplotlib.image import imread
 
 from exporters import world_point, write_volume, write_xdmf
+from tests.helpers import private_display
 
 pytestmark = [pytest.mark.paraview, pytest.mark.display, pytest.mark.slow]
 
@@ -47,23 +48,8 @@ def _pvpython() -> str:
 
 
 def _run_in_xvfb(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run under a private Xvfb: PyVirtualDisplay lets Xvfb pick a free display (-displayfd),
-    where ``xvfb-run -a`` races other X servers on the machine for the same number.
-
-    ``-noreset``: pvpython first opens and closes a connection to probe OpenGL, then opens its
-    window. Without it Xvfb resets when that last client leaves, and a connection made during
-    the reset is refused: pvpython aborted with "bad X server connection" about 1 run in 5.
-    """
-    from pyvirtualdisplay import Display
-
-    with Display(
-        backend="xvfb",
-        size=(640, 480),
-        color_depth=24,
-        manage_global_env=False,
-        extra_args=["-nolisten", "tcp", "-noreset"],
-    ) as server:
-        env = {k: v for k, v in server.env().items() if k != "VTK_DEFAULT_OPENGL_WINDOW"}
+    """Debian's ParaView renders through X even offscreen: run it on a private Xvfb."""
+    with private_display((640, 480)) as env:
         return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 

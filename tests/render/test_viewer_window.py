@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.helpers import private_display
 from volviz.capture.extract import capture
 
 TOOLS = ("Xvfb", "xdotool", "xwd")
@@ -83,25 +84,8 @@ def window_names(env: dict[str, str], pattern: str) -> list[str] | None:
 
 @pytest.fixture
 def display():  # type: ignore[no-untyped-def]
-    """A private Xvfb through PyVirtualDisplay; its errors carry Xvfb's own stderr.
-
-    PyVirtualDisplay reads ``-displayfd`` up to the newline. The hand-written fixture it
-    replaces read once and closed the pipe: Xvfb writes the number and the newline in two
-    calls, so when the first read returned before the second write (a loaded machine, a long
-    pytest run), that write hit EPIPE and Xvfb died with "Cannot write display number to fd N".
-    """
     _x_tools()
-    from pyvirtualdisplay import Display
-
-    with Display(
-        backend="xvfb",
-        size=(1024, 768),
-        color_depth=24,
-        manage_global_env=False,
-        # No reset when the last client leaves: a connection during a reset is refused.
-        extra_args=["-nolisten", "tcp", "-noreset"],
-    ) as server:
-        env = {k: v for k, v in server.env().items() if k != "VTK_DEFAULT_OPENGL_WINDOW"}
+    with private_display() as env:
         yield env
 
 

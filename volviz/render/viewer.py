@@ -254,11 +254,13 @@ def pick(state: ViewerState, voxel: tuple[int, int, int]) -> dict[str, Any] | No
 
 
 def describe_pick(info: dict[str, Any] | None) -> str:
+    """The line the window and the served page show for a pick (see :func:`pick`)."""
     if info is None:
-        return "nothing picked (outside the volume or in a gap)"
+        return "nothing picked (outside the volume, in a gap, or a multi-panel scene)"
     return (
-        f"{info['layer']}  channel {info['channel']} (slice {info['position']})  "
-        f"row {info['row']}  column {info['column']}  value {info['value']:.4g}"
+        f"{info['layer']}, image {info['image']}: channel {info['channel']} "
+        f"(slice {info['position']}), row {info['row']}, column {info['column']}, "
+        f"value {info['value']:.6g}"
     )
 
 

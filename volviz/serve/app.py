@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from volviz.render.transfer import PRESETS
-from volviz.serve.session import PICKABLE, Session, describe
+from volviz.render.viewer import describe_pick
+from volviz.serve.session import PICKABLE, Session
 
 CMAPS = ("inferno", "viridis", "magma", "plasma", "cividis", "gray", "coolwarm", "RdBu_r")
 NORMALIZE = ("percentile", "minmax", "channel", "symmetric")
@@ -208,7 +209,7 @@ class App:
 
         s = self.session
         if s.choices.scene not in PICKABLE:
-            self.state.pick_text = describe(None)
+            self.state.pick_text = describe_pick(None)
             return None
         picker = vtkVolumePicker()
         picker.SetVolumeOpacityIsovalue(0.05)
@@ -222,7 +223,7 @@ class App:
                 info = s.pick(tuple(point), ray)  # type: ignore[arg-type]
             else:  # a surface hit lies on a voxel's face: step a quarter voxel inside
                 info = s.pick(tuple(point + ray * 0.25 * min(s.spacing)))  # type: ignore[arg-type]
-        self.state.pick_text = describe(info)
+        self.state.pick_text = describe_pick(info)
         self.state.pick = info
         if info is None:
             self.state.pick_map, self.state.top_images = "", []

@@ -258,14 +258,3 @@ def check_choices(session: Session, layer: str | None, image: str) -> Choices:
     store = session.store
     name = store.layer_group(layer).name.split("/")[-1] if layer else store.layers[0]
     return Choices(layer=name, image=store.image_index(image))
-
-
-def describe(info: dict[str, Any] | None) -> str:
-    """The line the page shows for a pick."""
-    if info is None:
-        return "nothing picked (outside the volume, in a gap, or a multi-panel scene)"
-    return (
-        f"{info['layer']}, image {info['image']}: channel {info['channel']} "
-        f"(slice {info['position']}), row {info['row']}, column {info['column']}, "
-        f"value {info['value']:.6g}"
-    )
