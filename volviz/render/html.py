@@ -92,6 +92,15 @@ def _colorbar(grid: pv.ImageData, domain: Sequence[float]) -> dict[str, Any]:
         text = [f"{lo:.3g}", f"{(lo + hi) / 2:.3g}", f"{hi:.3g}"]
     return {
         "title": {"text": title, "side": "top"},
+        **_bar_under(domain),
+        "tickvals": [0, 127.5, 255],
+        "ticktext": text,
+    }
+
+
+def _bar_under(domain: Sequence[float]) -> dict[str, Any]:
+    """Placement of a horizontal colour bar under the panel spanning ``domain`` (x, 0..1)."""
+    return {
         "orientation": "h",
         "x": (domain[0] + domain[1]) / 2,
         "xanchor": "center",
@@ -99,8 +108,6 @@ def _colorbar(grid: pv.ImageData, domain: Sequence[float]) -> dict[str, Any]:
         "yanchor": "bottom",
         "len": 0.6 * (domain[1] - domain[0]),
         "thickness": 12,
-        "tickvals": [0, 127.5, 255],
-        "ticktext": text,
     }
 
 
@@ -153,13 +160,7 @@ def _mesh_bar(lookup_table: Any, lo: float, hi: float, domain: Sequence[float]) 
     values = [float(lookup_table.GetAnnotatedValue(i).ToDouble()) for i in range(n)]
     texts = [str(lookup_table.GetAnnotation(i)) for i in range(n)]
     return {
-        "orientation": "h",
-        "x": (domain[0] + domain[1]) / 2,
-        "xanchor": "center",
-        "y": 0.06,
-        "yanchor": "bottom",
-        "len": 0.6 * (domain[1] - domain[0]),
-        "thickness": 12,
+        **_bar_under(domain),
         "tickvals": [lo + v * (hi - lo) for v in values],
         "ticktext": texts,
     }
