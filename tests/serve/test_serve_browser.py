@@ -151,10 +151,12 @@ def test_threshold_slider_changes_the_picture(page) -> None:  # type: ignore[no-
 def test_click_on_known_voxel_reports_channel_row_column_value(page) -> None:  # type: ignore[no-untyped-def]
     # The stored ordering 'perm' puts original channel 4 at the centre slice (2 of 5):
     # the bright voxel sits at the centre of the box, under the centre of the view.
+    before = picture(page)
     choose(page, "ordering", "perm")
     wait_for(lambda: "ordered by perm" in page.locator("#status").inner_text(), "ordering")
+    # The reordered scene has reached the page (no fixed sleep): the click hits that scene.
+    wait_for(lambda: changed(page, before), "the reordered picture")
     canvas = page.locator("canvas").first.bounding_box()
-    time.sleep(1.0)
     page.mouse.click(canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2)
     text = wait_for(lambda: "value" in (t := page.locator("#pick").inner_text()) and t, "pick")
     c, r, col = BRIGHT
