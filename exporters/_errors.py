@@ -1,11 +1,12 @@
-"""The one error type every exporter raises for bad input.
+"""The parameter protocol of every volviz error, and the one error type every exporter raises.
 
-It follows volviz's parameter protocol (see ``volviz/errors.py``; this library cannot import
-volviz, so it keeps its own copy of the few lines): ``param`` (the Python parameter name),
-``value`` (the bad value, or :data:`MISSING`) and ``detail`` (the rest of the sentence, with
-other parameters as ``{name}`` fields valued in ``refs``). ``str(exc)`` reads
-``path='a/b.png' must end in .png``; the volviz CLI names the option instead (``--out 'a/b.png'
-must end in .png``). Raise as ``ExportError("must end in .png", param="path", value=path)``.
+volviz, ``ordering`` and this library share one protocol, written here once (the leaf libraries
+cannot import volviz; volviz and ``ordering`` import these few lines): an error names
+``param`` (the Python parameter name), ``value`` (the bad value, or :data:`MISSING`) and
+``detail`` (the rest of the sentence, with other parameters as ``{name}`` fields valued in
+``refs``). ``str(exc)`` reads ``path='a/b.png' must end in .png``; the volviz CLI names the option
+instead (``--out 'a/b.png' must end in .png``). Raise as
+``ExportError("must end in .png", param="path", value=path)``.
 """
 
 from __future__ import annotations
@@ -34,19 +35,29 @@ def python_words(
 ) -> str:
     """The message in Python words: ``param=value detail``; ``{name}`` refs as ``name=value``."""
     if refs:
-        detail = detail.format(**{k: f"{k}={python_value(v)}" for k, v in refs.items()})
+        detail = detail.format(
+            **{k: k if v is MISSING else f"{k}={python_value(v)}" for k, v in refs.items()}
+        )
     if param is None:
         return detail
     head = param if value is MISSING else f"{param}={python_value(value)}"
     return f"{head}{'' if detail[:1] in (':', ',', ';', '') else ' '}{detail}"
 
 
-class ExportError(ValueError):
-    """Bad input to an exporter: names the parameter (``param``) and the bad value (``value``).
+class ParamMessage:
+    """Mixin of the protocol's errors: keeps ``detail``, ``param``, ``value`` and ``refs``, and
+    reads as :func:`python_words`. Combine with a builtin: ``class E(ParamMessage, ValueError)``.
 
-    Subclasses :class:`ValueError` so callers that catch ``ValueError`` keep working; the
-    volviz CLI turns it into a one-line error in option words. No partial output file is left
-    behind when it is raised.
+    Parameters
+    ----------
+    detail : str
+        The whole message, or with ``param`` the rest of the sentence after name and value.
+    param : str, optional
+        Python name of the parameter whose value is wrong.
+    value : object, optional
+        The bad value as the caller gave it.
+    refs : mapping, optional
+        Values of other parameters named as ``{name}`` in ``detail``.
     """
 
     def __init__(
@@ -57,7 +68,7 @@ class ExportError(ValueError):
         value: object = MISSING,
         refs: Mapping[str, object] | None = None,
     ) -> None:
-        super().__init__(detail)
+        super().__init__(detail)  # type: ignore[call-arg]
         self.detail = detail
         self.param = param
         self.value = value
@@ -65,3 +76,12 @@ class ExportError(ValueError):
 
     def __str__(self) -> str:
         return python_words(self.param, self.value, self.detail, self.refs)
+
+
+class ExportError(ParamMessage, ValueError):
+    """Bad input to an exporter: names the parameter (``param``) and the bad value (``value``).
+
+    Subclasses :class:`ValueError` so callers that catch ``ValueError`` keep working; the
+    volviz CLI turns it into a one-line error in option words. No partial output file is left
+    behind when it is raised.
+    """

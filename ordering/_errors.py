@@ -1,66 +1,21 @@
 """The one exception type that ``ordering`` raises for bad input.
 
-It follows volviz's parameter protocol (see ``volviz/errors.py``; this library cannot import
-volviz, so it keeps its own copy of the few lines): ``param`` (the Python parameter name),
-``value`` (the bad value, or :data:`MISSING`) and ``detail`` (the rest of the sentence, with
-other parameters as ``{name}`` fields valued in ``refs``). ``str(exc)`` reads
-``metric='cityblock' is not one of ...``; the volviz CLI names the option instead.
-Raise as ``OrderingError("is not one of ...", param="metric", value=metric)``.
+It follows volviz's parameter protocol, written once in :mod:`exporters._errors` (this library
+cannot import volviz): ``str(exc)`` reads ``metric='cityblock' is not one of ...``; the volviz
+CLI names the option instead. Raise as
+``OrderingError("is not one of ...", param="metric", value=metric)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import PurePath
-from typing import Any
+from exporters._errors import MISSING, ParamMessage
+
+__all__ = ["MISSING", "OrderingError"]
 
 
-class _Missing:
-    def __repr__(self) -> str:
-        return "MISSING"
-
-
-MISSING: Any = _Missing()
-"""``value`` of an error whose value is not worth repeating (a flag, an absent option)."""
-
-
-def python_value(value: object) -> str:
-    """``repr`` of ``value``, paths as their string (``'a/b.png'``, not ``PosixPath(...)``)."""
-    return repr(str(value)) if isinstance(value, PurePath) else repr(value)
-
-
-def python_words(
-    param: str | None, value: object, detail: str, refs: Mapping[str, object] | None = None
-) -> str:
-    """The message in Python words: ``param=value detail``; ``{name}`` refs as ``name=value``."""
-    if refs:
-        detail = detail.format(**{k: f"{k}={python_value(v)}" for k, v in refs.items()})
-    if param is None:
-        return detail
-    head = param if value is MISSING else f"{param}={python_value(value)}"
-    return f"{head}{'' if detail[:1] in (':', ',', ';', '') else ' '}{detail}"
-
-
-class OrderingError(ValueError):
+class OrderingError(ParamMessage, ValueError):
     """Bad input or parameter for an ordering: names the parameter (``param``) and its ``value``.
 
     Subclasses :class:`ValueError` so that generic callers (and scikit-learn's estimator checks)
     see the builtin type; the volviz CLI turns it into a one-line error in option words.
     """
-
-    def __init__(
-        self,
-        detail: str,
-        *,
-        param: str | None = None,
-        value: object = MISSING,
-        refs: Mapping[str, object] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.param = param
-        self.value = value
-        self.refs = dict(refs or {})
-
-    def __str__(self) -> str:
-        return python_words(self.param, self.value, self.detail, self.refs)

@@ -22,79 +22,24 @@ among the click parameters of the command that ran (by their Python name, or by 
 command declares with ``api_names``) and speaks in options: ``--batch-size 0 must be at least 1``,
 ``pass --force``. A name the command does not know stays in Python words.
 
-The leaf libraries cannot import volviz: :class:`exporters.ExportError` and
-:class:`ordering.OrderingError` carry the same three attributes and render ``str`` the same way
-(each holds its own copy of :func:`python_words`); the CLI reads any exception by these
-attributes, whatever its class. Raise as ``InputError("must be at least 1", param="batch_size",
-value=batch_size)``; a plain ``InputError("whole sentence")`` (no ``param``) is shown as written.
+The leaf libraries cannot import volviz, so the protocol is written once in
+:mod:`exporters._errors` (``ParamMessage``, ``python_words``, ``MISSING``): ``VolvizError``,
+:class:`exporters.ExportError` and :class:`ordering.OrderingError` all build on it, and the CLI
+reads any exception by these attributes, whatever its class. Raise as
+``InputError("must be at least 1", param="batch_size", value=batch_size)``; a plain
+``InputError("whole sentence")`` (no ``param``) is shown as written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import PurePath
-from typing import Any
+from exporters._errors import MISSING, ParamMessage, python_value, python_words
+
+__all__ = ["MISSING", "ParamMessage", "python_value", "python_words"]  # the protocol's names
 
 
-class _Missing:
-    def __repr__(self) -> str:
-        return "MISSING"
-
-
-MISSING: Any = _Missing()
-"""``value`` of an error whose value is not worth repeating (a flag, an absent option)."""
-
-
-def python_value(value: object) -> str:
-    """``repr`` of ``value``, paths as their string (``'a/b.png'``, not ``PosixPath(...)``)."""
-    return repr(str(value)) if isinstance(value, PurePath) else repr(value)
-
-
-def python_words(
-    param: str | None, value: object, detail: str, refs: Mapping[str, object] | None = None
-) -> str:
-    """The message in Python words: ``param=value detail``; ``{name}`` refs as ``name=value``."""
-    if refs:
-        detail = detail.format(
-            **{k: k if v is MISSING else f"{k}={python_value(v)}" for k, v in refs.items()}
-        )
-    if param is None:
-        return detail
-    head = param if value is MISSING else f"{param}={python_value(value)}"
-    return f"{head}{'' if detail[:1] in (':', ',', ';', '') else ' '}{detail}"
-
-
-class VolvizError(Exception):
-    """Base class of every error volviz raises on purpose (see the parameter protocol above).
-
-    Parameters
-    ----------
-    detail : str
-        The whole message, or with ``param`` the rest of the sentence after name and value.
-    param : str, optional
-        Python name of the parameter whose value is wrong.
-    value : object, optional
-        The bad value as the caller gave it.
-    refs : mapping, optional
-        Values of other parameters named as ``{name}`` in ``detail``.
-    """
-
-    def __init__(
-        self,
-        detail: str,
-        *,
-        param: str | None = None,
-        value: object = MISSING,
-        refs: Mapping[str, object] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.param = param
-        self.value = value
-        self.refs = dict(refs or {})
-
-    def __str__(self) -> str:
-        return python_words(self.param, self.value, self.detail, self.refs)
+class VolvizError(ParamMessage, Exception):
+    """Base class of every error volviz raises on purpose (see the parameter protocol above);
+    constructed as ``VolvizError(detail, param=..., value=..., refs=...)``."""
 
 
 class InputError(VolvizError, ValueError):

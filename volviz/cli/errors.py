@@ -110,7 +110,7 @@ def _words(param: click.Parameter, name: str, value: object, given: object) -> s
 def _ref_words(ctx: click.Context | None, name: str, value: object) -> str:
     """A ``refs`` entry in option words; a ``MISSING`` value names the option alone."""
     found, given = _find(ctx, name)
-    if repr(value) == "MISSING":
+    if value is MISSING:
         if found is None:
             return name
         return f"{_option_name(found)} {name}" if given is KEY_VALUE else _option_name(found)
@@ -134,8 +134,6 @@ def cli_message(exc: BaseException, ctx: click.Context | None) -> str:
     if not isinstance(param, str):
         return detail
     value = getattr(exc, "value", MISSING)
-    if repr(value) == "MISSING":  # the leaf libraries' MISSING is another object
-        value = MISSING
     found, given = _find(ctx, param)
     if found is None:
         return python_words(param, value, detail)
