@@ -92,3 +92,49 @@ def info_line(ctx: click.Context, text: str) -> None:
 def layer_list(text: str) -> list[str]:
     """``--layers`` text ("conv", "a.b,c.*") as a list of names / patterns."""
     return [s.strip() for s in text.split(",") if s.strip()]
+
+
+DISPLAY_SCALINGS = ["percentile", "minmax", "channel", "symmetric"]
+
+
+def display_scaling_option(fn: F) -> F:
+    """``--normalize`` of the interactive viewers (window and served page)."""
+    return click.option(
+        "--normalize",
+        type=click.Choice(DISPLAY_SCALINGS),
+        default="percentile",
+        show_default=True,
+        help="Display scaling to start with (the stored data stays raw).",
+    )(fn)
+
+
+def follow_options(fn: F) -> F:
+    """``--follow``, ``--interval`` and ``--wait``: watch a run volviz.track is writing."""
+    fn = click.option(
+        "--wait",
+        type=click.FloatRange(min=0),
+        default=120.0,
+        show_default=True,
+        help="Seconds to wait for FILE to become readable (--follow).",
+    )(fn)
+    fn = click.option(
+        "--interval",
+        type=click.FloatRange(min=0.05),
+        default=1.0,
+        show_default=True,
+        help="Seconds between checks for new steps (--follow).",
+    )(fn)
+    return click.option(
+        "--follow",
+        is_flag=True,
+        help="FILE is being written by volviz.track: show the newest step and update as steps "
+        "arrive (waits for the file to appear).",
+    )(fn)
+
+
+def parse_size(size: str) -> tuple[int, int]:
+    """``--size WIDTHxHEIGHT`` (16..8192 each)."""
+    parts = size.lower().split("x")
+    if len(parts) != 2 or not all(p.isdigit() and 16 <= int(p) <= 8192 for p in parts):
+        raise click.BadParameter(f"{size!r} is not WIDTHxHEIGHT (16..8192)", param_hint="--size")
+    return int(parts[0]), int(parts[1])

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from volviz.cli.errors import api_names
-from volviz.cli.options import force_option, info_line
+from volviz.cli.options import DISPLAY_SCALINGS, force_option, info_line, parse_size
 from volviz.cli.verbose import detail, file_detail, stage
 
 SCENES = ("volume", "threshold", "isosurface", "slices", "channel", "stack", "compare")
@@ -28,7 +28,7 @@ OUT_SUFFIXES = (".png", ".gif", ".mp4", ".html")
 )
 @click.option(
     "--normalize",
-    type=click.Choice(["percentile", "minmax", "channel", "symmetric"]),
+    type=click.Choice(DISPLAY_SCALINGS),
     default=None,
     help="Display scaling (the stored data stays raw). [default: percentile; "
     "symmetric for weights/gradients]",
@@ -124,7 +124,7 @@ def render(ctx: click.Context, file: str | None, out: str, force: bool, **opts: 
         preset=opts["preset"] or ("diverging" if symmetric else "ramp"),
         opacity_scale=opts["opacity_scale"],
         spacing=parse_spacing(opts["spacing"]),
-        window_size=_parse_size(opts["size"]),
+        window_size=parse_size(opts["size"]),
         quantity=_quantity(opts),
     )
     detail(
@@ -250,10 +250,3 @@ def _write(plotter: Any, target: Path, suffix: str, opts: dict[str, Any]) -> Non
         from volviz.render.animate import write_orbit
 
         write_orbit(plotter, target, frames=opts["frames"], fps=opts["fps"])
-
-
-def _parse_size(size: str) -> tuple[int, int]:
-    parts = size.lower().split("x")
-    if len(parts) != 2 or not all(p.isdigit() and 16 <= int(p) <= 8192 for p in parts):
-        raise click.BadParameter(f"{size!r} is not WIDTHxHEIGHT (16..8192)", param_hint="--size")
-    return int(parts[0]), int(parts[1])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from volviz.cli.render import _parse_size
+from volviz.cli.options import display_scaling_option, follow_options, parse_size
 
 
 @click.command()
@@ -19,22 +19,9 @@ from volviz.cli.render import _parse_size
     help="Serve a non-loopback --host without an access token (anyone who can reach it "
     "can read the store's activations).",
 )
-@click.option(
-    "--normalize",
-    type=click.Choice(["percentile", "minmax", "channel", "symmetric"]),
-    default="percentile",
-    show_default=True,
-    help="Display scaling to start with.",
-)
+@display_scaling_option
 @click.option("--size", default="800x600", show_default=True, help="Render WIDTHxHEIGHT.")
-@click.option(
-    "--follow",
-    is_flag=True,
-    help="FILE is being written by volviz.track: show the newest step as steps arrive "
-    "(waits for the file to appear).",
-)
-@click.option("--interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
-@click.option("--wait", type=click.FloatRange(min=0), default=120.0, show_default=True)
+@follow_options
 def serve(
     file: str,
     host: str,
@@ -63,7 +50,7 @@ def serve(
     from volviz.serve.session import Session, check_choices
 
     require_trame()
-    window = _parse_size(size)
+    window = parse_size(size)
     address = plan_address(host, port, no_token=no_token)
     with open_store(file, follow=follow, wait=wait) as store:
         session = Session(store, choices=None, window_size=window)  # type: ignore[arg-type]

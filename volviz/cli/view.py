@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from volviz.cli.options import display_scaling_option, follow_options, parse_size
+
 NO_DISPLAY = (
     "no display ($DISPLAY is not set): use `volviz render FILE --layer NAME -o view.png` "
     "for a picture or `-o view.html` for an interactive page in a browser"
@@ -27,12 +29,7 @@ def has_display() -> bool:
 @click.option("--layer", help="Layer to start with (default: the first).")
 @click.option("--image", default="0", show_default=True, help="Image index or name to start with.")
 @click.option("--ordering", help="Stored ordering to toggle to with 'o' (default: the first).")
-@click.option(
-    "--normalize",
-    type=click.Choice(["percentile", "minmax", "channel", "symmetric"]),
-    default="percentile",
-    show_default=True,
-)
+@display_scaling_option
 @click.option("--cmap", default="inferno", show_default=True)
 @click.option(
     "--preset",
@@ -41,26 +38,7 @@ def has_display() -> bool:
     show_default=True,
 )
 @click.option("--size", default="1000x750", show_default=True, help="Window WIDTHxHEIGHT.")
-@click.option(
-    "--follow",
-    is_flag=True,
-    help="FILE is being written by volviz.track: show the newest step and update as steps "
-    "arrive (waits for the file to appear).",
-)
-@click.option(
-    "--interval",
-    type=click.FloatRange(min=0.05),
-    default=1.0,
-    show_default=True,
-    help="Seconds between checks for new steps (--follow).",
-)
-@click.option(
-    "--wait",
-    type=click.FloatRange(min=0),
-    default=120.0,
-    show_default=True,
-    help="Seconds to wait for FILE to become readable (--follow).",
-)
+@follow_options
 def view(
     file: str,
     layer: str | None,
@@ -83,12 +61,11 @@ def view(
     """
     if not has_display():
         raise click.ClickException(NO_DISPLAY)
-    from volviz.cli.render import _parse_size
     from volviz.render import viewer
     from volviz.render.load import read_ordering
     from volviz.render.volume import Style
 
-    window = _parse_size(size)
+    window = parse_size(size)
     with open_store(file, follow=follow, wait=wait) as store:
         layers = store.layers
         start = layers.index(store.layer_group(layer).name.split("/")[-1]) if layer else 0
