@@ -220,7 +220,9 @@ def local_search(
     max_segment : int, default=3
         Longest segment that or-opt moves.
     n_kicks : int, default=0
-        Segment-swap perturbations (iterated local search), see :func:`kick_search`.
+        Segment-swap perturbations (iterated local search): each swaps two random adjacent
+        segments (a "double bridge" on the path), repairs the path with local search around
+        the 6 changed edges, and is kept only if the path got shorter.
     random_state : int or None, default=0
         Seed for the kicks.
 
@@ -234,30 +236,6 @@ def local_search(
         return _brute_force(dist) if n > 1 else np.arange(n, dtype=np.int64)
     tour = _Tour(dist, order)
     _descend(tour, [int(x) for x in tour.t], max_segment)
-    _kick(tour, n_kicks, random_state, max_segment)
-    return tour.path()
-
-
-def kick_search(
-    dist: np.ndarray,
-    order: np.ndarray,
-    *,
-    n_kicks: int,
-    max_segment: int = 3,
-    random_state: int | None = 0,
-) -> np.ndarray:
-    """Iterated local search from a local optimum ``order`` (as returned by local_search).
-
-    Each kick swaps two random adjacent segments (a "double bridge" on the path), repairs the
-    path with local search around the 6 changed edges, and is kept only if the path got shorter.
-
-    Returns
-    -------
-    order : ndarray of shape (n,), int64
-    """
-    if dist.shape[0] <= 3:
-        return local_search(dist, order)
-    tour = _Tour(dist, order)
     _kick(tour, n_kicks, random_state, max_segment)
     return tour.path()
 
