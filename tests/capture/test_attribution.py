@@ -225,7 +225,7 @@ def test_gaussian_blur_keeps_constants_and_mass():
 
 def test_methods_are_parameter_objects_with_one_run_each(tiny, tiny_input):
     """The Python API of `volviz attribute`: the same numbers as the functions it wraps."""
-    from volviz.capture.methods import GradCam, Occlusion, attribute
+    from volviz.capture.methods import GradCam, Maximize, Occlusion, attribute
     from volviz.capture.models import LoadedModel, Preprocess
 
     pre = Preprocess(4, 4, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), "none")
@@ -245,3 +245,7 @@ def test_methods_are_parameter_objects_with_one_run_each(tiny, tiny_input):
     assert occ.params["value"] == "logit drop" and occ.params["stride"] == 1
     with pytest.raises(LayerNotFoundError, match=r"^layer='nope' matches no layer of TinyCNN"):
         attribute(loaded, tiny_input, target, GradCam("nope"))
+    with pytest.raises(ValueError, match=r"^x holds no image: occlusion explains images"):
+        attribute(loaded, tiny_input[:0], target, Occlusion())
+    with pytest.raises(ValueError, match=r"^start='noise' takes no images$"):
+        attribute(loaded, tiny_input, target, Maximize(layer="conv1", channel=0, start="noise"))

@@ -224,6 +224,14 @@ def test_attribute_maximize_and_errors(tmp_path):
     assert "'nope'" in line
     line = one_error_line(run("attribute", "--method", "maximize", "-o", bad, ok=False))
     assert "--target" in line
+    line = one_error_line(run("attribute", "--method", "saliency", "-o", bad, ok=False))
+    assert (
+        line == "Error: INPUTS holds no image: saliency explains images (only maximize "
+        "starts from noise)"
+    )
+    args = ["attribute", "sample:coffee", "--method", "maximize", "--start", "noise"]
+    line = one_error_line(run(*args, "-l", "_conv_stem", "--channel", "1", "-o", bad, ok=False))
+    assert line == "Error: --start 'noise' takes no images"
     assert not bad.exists() and not list(tmp_path.glob(".bad.h5*"))
 
 

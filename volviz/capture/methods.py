@@ -204,7 +204,7 @@ def attribute(
     if isinstance(method, Maximize) and method.start == "noise" and len(x):
         raise attr.AttributionError("takes no images", param="start", value="noise")
     if not len(x) and not isinstance(method, Maximize):
-        msg = f"{method.method} needs images (INPUTS: image files or a store)"
+        msg = f"holds no image: {method.method} explains images (only maximize starts from noise)"
         raise attr.AttributionError(msg, param="x", value=MISSING)
     arrays, classes, params = method.run(
         loaded, x.to(loaded.device), target, progress or (lambda done, total: None)

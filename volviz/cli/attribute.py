@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from volviz.cli.errors import api_names
 from volviz.cli.options import force_option, info_line, model_options, progress_bar
 from volviz.cli.targets import (
     check_outputs,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 METHODS = ["saliency", "gradcam", "occlusion", "maximize"]
 
 
+@api_names(x="inputs")
 @click.command()
 @click.argument("inputs", nargs=-1)
 @click.option("--method", type=click.Choice(METHODS), required=True)
@@ -219,13 +221,7 @@ def _inputs(specs: list[str], loaded: LoadedModel, kw: dict[str, Any]) -> Batch:
 
     from volviz.capture.runs import Batch, load_batch
 
-    if kw["method"] == "maximize":
-        kw["start"] = kw["start"] or ("image" if specs else "noise")
-        if kw["start"] == "noise" and specs:
-            raise click.BadParameter("--start noise takes no INPUTS", param_hint="--start")
-    if not specs:
-        if kw["method"] != "maximize":
-            raise click.UsageError(f"--method {kw['method']} needs INPUTS (images or a store)")
+    if not specs:  # maximize from noise; methods.attribute refuses it for the others
         return Batch(torch.empty((0, *loaded.input_shape)), [], [np.zeros((0, 0, 3), np.uint8)])
     return load_batch(specs, loaded.preprocess)
 
@@ -351,7 +347,8 @@ def _maximize_pictures(
     images, deltas, starts = arrays["image"][0], arrays["delta"][0], arrays["start"][0]
     for k in range(len(images)):
         picture = deprocess(images[k], loaded.preprocess)
-        base = deprocess(starts[k], loaded.preprocess) if kw["start"] == "image" else picture
+        start = result.params["start"]
+        base = deprocess(starts[k], loaded.preprocess) if start == "image" else picture
         path = folder / f"{stems[2 * k]}.png"
         check_outputs([path], force=kw["force"])
         with exporters.atomic_file(path) as tmp:
