@@ -36,7 +36,7 @@ def small_store(path: Path, n: int, names: list[str] | None = None) -> Path:
 def test_render_checks_out_before_any_work(tmp_path, monkeypatch):
     import volviz.render.build as build
 
-    monkeypatch.setattr(build, "scene_plotter", lambda *a: pytest.fail("rendered in vain"))
+    monkeypatch.setattr(build, "scene_model", lambda *a: pytest.fail("rendered in vain"))
     np.save(tmp_path / "v.npy", np.ones((2, 3, 4), np.float32))
     for suffix in (".png", ".gif", ".mp4", ".html"):
         out = tmp_path / "missing" / f"x{suffix}"

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from volviz.render.animate import write_orbit
-from volviz.render.html import plotter_to_figure, write_html
-from volviz.render.scenes import threshold_plotter
-from volviz.render.volume import Style, volume_plotter
+from volviz.render.html import scene_figure, write_html
+from volviz.render.scenes import threshold_view
+from volviz.render.volume import Style, volume_plotter, volume_view
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Injected into a copy of the page (never into what users get): turns console errors and
@@ -48,7 +48,7 @@ def test_gif_and_mp4_orbits(marker, tmp_path, needs_gl):
 
 
 def test_figure_mirrors_the_scene(marker):
-    fig = plotter_to_figure(volume_plotter(marker, normalization="minmax"))
+    fig = scene_figure(volume_view(marker, normalization="minmax"))
     (volume,) = [t for t in fig.data if t.type == "volume"]
     assert len(volume.x) == marker.size
     # x = column, y = row, z = channel, and values follow the (C, H, W) array
@@ -58,13 +58,13 @@ def test_figure_mirrors_the_scene(marker):
     assert (volume.x[index], volume.y[index]) == pytest.approx((w, h))
     assert fig.layout.scene.xaxis.title.text == "column"
     assert fig.layout.scene.zaxis.title.text == "channel"
-    fig = plotter_to_figure(threshold_plotter(marker, level=0.5))
+    fig = scene_figure(threshold_view(marker, level=0.5))
     assert {t.type for t in fig.data} == {"mesh3d", "scatter3d"}
 
 
 def test_big_volumes_are_pooled_for_html():
     volume = np.random.default_rng(0).random((64, 40, 40)).astype(np.float32)
-    fig = plotter_to_figure(volume_plotter(volume), max_points=20_000)
+    fig = scene_figure(volume_view(volume), max_points=20_000)
     (trace,) = [t for t in fig.data if t.type == "volume"]
     assert len(trace.x) <= 20_000
     assert "max-pooled" in fig.layout.annotations[-1].text
@@ -101,7 +101,7 @@ def chromium_check(page: Path, tmp_path: Path) -> tuple[np.ndarray, str]:
 @pytest.mark.slow
 @pytest.mark.browser
 def test_html_page_shows_a_volume_offline_in_chromium(marker, tmp_path, chromium):
-    page = write_html(volume_plotter(marker, normalization="minmax"), tmp_path / "v.html")
+    page = write_html(volume_view(marker, normalization="minmax"), tmp_path / "v.html")
     text = page.read_text()
     assert "<script src=" not in text.replace('<script src="data:', "")  # nothing to fetch
     image, log = chromium_check(page, tmp_path)

@@ -10,9 +10,9 @@ import pytest
 
 from tests.render.test_outputs import chromium_check
 from volviz.errors import VolvizError
-from volviz.render.compare import compare_plotter
-from volviz.render.html import _pool, plotter_to_figure, write_html
-from volviz.render.volume import volume_plotter
+from volviz.render.compare import compare_scene
+from volviz.render.html import _pool, scene_figure, write_html
+from volviz.render.volume import volume_plotter, volume_view
 from volviz.render.weights import as_volume
 from volviz.store.views import display_range, normalize
 
@@ -35,7 +35,7 @@ def test_signed_pooling_keeps_the_largest_magnitude() -> None:
 
 def test_html_difference_keeps_negative_values() -> None:
     a, b = signed_pair()
-    fig = plotter_to_figure(compare_plotter([a, b], ["a", "b"], difference=True), max_points=3000)
+    fig = scene_figure(compare_scene([a, b], ["a", "b"], difference=True), max_points=3000)
     volumes = [t for t in fig.data if t.type == "volume"]
     diff = np.asarray(volumes[-1].value)
     # symmetric display 0.5 + v / 4 (m = 99.5th percentile of |a - b| = 2): -2 -> 0, +1 -> 191;
@@ -53,8 +53,8 @@ def test_html_difference_keeps_negative_values() -> None:
 @pytest.mark.slow
 def test_compare_page_shows_both_colours_in_chromium(tmp_path: Path, chromium: str) -> None:
     a, b = signed_pair()
-    plotter = compare_plotter([a, b], ["a", "b"], difference=True)
-    page = write_html(plotter, tmp_path / "cmp.html", max_points=3000)
+    scene = compare_scene([a, b], ["a", "b"], difference=True)
+    page = write_html(scene, tmp_path / "cmp.html", max_points=3000)
     image, log = chromium_check(page, tmp_path)
     assert "VOLVIZ-UNCAUGHT" not in log
     right = image[:, image.shape[1] * 2 // 3 :].astype(int)  # the difference panel
@@ -96,12 +96,12 @@ def test_non_finite_volumes_are_refused(bad: float, kind: str) -> None:
 
 def test_html_compare_layout_keeps_titles_and_volumes_apart() -> None:
     a, b = signed_pair()
-    fig = plotter_to_figure(
-        compare_plotter([a, b], ["layer x  image 0 (chelsea)  16x16x16", "b"], difference=True)
+    fig = scene_figure(
+        compare_scene([a, b], ["layer x  image 0 (chelsea)  16x16x16", "b"], difference=True)
     )
     titles = [t.text for t in fig.layout.annotations[:3]]
     assert titles[0] == "layer x  image 0 (chelsea)<br>16x16x16"  # two lines, not one wide
-    one = plotter_to_figure(volume_plotter(a))
+    one = scene_figure(volume_view(a))
     for key in ("scene", "scene2", "scene3"):
         assert list(fig.layout[key].domain.y) == [0.2, 0.9]  # above the colour bars
     eye = fig.layout.scene.camera.eye
@@ -109,13 +109,12 @@ def test_html_compare_layout_keeps_titles_and_volumes_apart() -> None:
     assert eye.x == pytest.approx(single.x * 1.35)  # narrow panels: the eye moves back
 
 
-def test_html_threshold_scene_has_a_data_unit_bar(needs_gl: None) -> None:
-    from volviz.render.scenes import threshold_plotter
+def test_html_threshold_scene_has_a_data_unit_bar() -> None:
+    from volviz.render.scenes import threshold_view
     from volviz.render.volume import Style
 
     volume = np.linspace(-3.0, 5.0, 4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)
-    plotter = threshold_plotter(volume, level=1.0, style=Style(normalization="minmax"))
-    fig = plotter_to_figure(plotter)
+    fig = scene_figure(threshold_view(volume, level=1.0, style=Style(normalization="minmax")))
     (mesh,) = [t for t in fig.data if t.type == "mesh3d" and t.intensity is not None]
     assert mesh.showscale and list(mesh.colorbar.ticktext) == ["-3", "1", "5"]
     assert list(mesh.colorbar.tickvals) == [0.0, 0.5, 1.0]  # display 0..1 of the mesh colours

@@ -83,7 +83,7 @@ def test_interaction_switches_sampling(state, needs_gl):
         volume = next(
             a for a in plotter.renderer.actors.values() if a.GetClassName() == "vtkVolume"
         )
-        grid = viewer.display_grid(state)
+        grid = volume.mapper.dataset
         viewer.interaction_sampling(volume, grid, True)
         assert volume.mapper.GetImageSampleDistance() == 3.0
         viewer.interaction_sampling(volume, grid, False)

@@ -137,9 +137,9 @@ def render(ctx: click.Context, file: str | None, out: str, force: bool, **opts: 
             _render_time(ctx, file, target, opts, style)
     else:
         with stage(ctx, "read the data and build the scene"):
-            plotter = _build(file, opts, style)
+            scene = _build(file, opts, style)
         with stage(ctx, f"draw and write {suffix[1:].upper()}"):
-            _write(plotter, target, suffix, opts)
+            _write(scene, style, target, suffix, opts)
     file_detail(ctx, target)
     info_line(ctx, f"wrote {out}")
 
@@ -206,20 +206,20 @@ def _given(ctx: click.Context, name: str) -> bool:
 
 
 def _build(file: str | None, opts: dict[str, Any], style: Any) -> Any:
-    """The scene's Plotter, built by the shared :mod:`volviz.render.build`."""
+    """The scene model (:mod:`volviz.render.build`) of the options."""
     from dataclasses import fields
 
-    from volviz.render.build import SceneSpec, scene_plotter
+    from volviz.render.build import SceneSpec, scene_model
 
     names = {f.name for f in fields(SceneSpec)}
     spec = SceneSpec(**{k: v for k, v in opts.items() if k in names})
     if file is None:
-        return scene_plotter(None, spec, style)
+        return scene_model(None, spec, style)
     from volviz.store import Store
 
     with Store(file) as store:
         _warn_no_clusters(store, opts)
-        return scene_plotter(store, spec, style)
+        return scene_model(store, spec, style)
 
 
 def _warn_no_clusters(store: Any, opts: dict[str, Any]) -> None:
@@ -237,15 +237,20 @@ def _warn_no_clusters(store: Any, opts: dict[str, Any]) -> None:
             )
 
 
-def _write(plotter: Any, target: Path, suffix: str, opts: dict[str, Any]) -> None:
+def _write(scene: Any, style: Any, target: Path, suffix: str, opts: dict[str, Any]) -> None:
+    """HTML from the scene model with plotly; PNG, GIF and MP4 from it drawn with PyVista."""
+    if suffix == ".html":
+        from volviz.render.html import write_html
+
+        write_html(scene, target)
+        return
+    from volviz.render.draw import draw
+
+    plotter = draw(scene, style)
     if suffix == ".png":
         from volviz.render.volume import save_screenshot
 
         save_screenshot(plotter, target)
-    elif suffix == ".html":
-        from volviz.render.html import write_html
-
-        write_html(plotter, target)
     else:
         from volviz.render.animate import write_orbit
 

@@ -1,10 +1,13 @@
-"""Scenes of a store built in one place: ``volviz render``, ``volviz serve`` and ``volviz.show``.
+"""Scenes of a store built in one place: ``volviz render`` (PNG, GIF/MP4, HTML), ``volviz
+serve`` and ``volviz.show`` (``volviz view`` draws the volume panel of the same model).
 
 A :class:`SceneSpec` names what to show (scene kind, layers, images, ordering, planes ...);
-:func:`load_panels` reads the volumes it needs from an open store (one volume per panel),
-and :func:`scene_plotter` turns spec + panels into a ``pv.Plotter`` with the scene builders
-of :mod:`volviz.render.volume`, :mod:`~volviz.render.scenes`, :mod:`~volviz.render.stack`
-and :mod:`~volviz.render.compare`.
+:func:`load_panels` reads the volumes it needs from an open store (one volume per panel);
+:func:`describe` turns spec + panels + :class:`~volviz.render.model.Style` into the
+backend-neutral :class:`~volviz.render.model.Scene` with the builders of
+:mod:`volviz.render.volume`, :mod:`~volviz.render.scenes`, :mod:`~volviz.render.stack` and
+:mod:`~volviz.render.compare`. :func:`build` draws it with PyVista
+(:func:`volviz.render.draw.draw`), :func:`volviz.render.html.write_html` with plotly.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ import numpy as np
 import pyvista as pv
 
 from volviz.errors import MISSING, InputError
+from volviz.render.model import Scene, Style
 from volviz.render.ordered import ChannelOrder
-from volviz.render.volume import Style
 
 SCENES = ("volume", "threshold", "isosurface", "slices", "channel", "stack", "compare")
 
@@ -118,12 +121,19 @@ def stack_layers(store: Any, spec: SceneSpec) -> tuple[str, list[tuple[str, np.n
     return text, [(layer, store.volume(layer, index)) for layer in layers]
 
 
-def scene_plotter(store: Any, spec: SceneSpec, style: Style) -> pv.Plotter:
-    """Read what ``spec`` needs from ``store`` and build its Plotter (see :func:`build`)."""
+def scene_model(store: Any, spec: SceneSpec, style: Style) -> Scene:
+    """Read what ``spec`` needs from ``store`` and describe its scene (see :func:`describe`)."""
     if spec.scene == "stack":
         text, layers = stack_layers(store, spec)
-        return build(spec, style, [], stack=layers, stack_title=text)
-    return build(spec, style, load_panels(store, spec))
+        return describe(spec, style, [], stack=layers, stack_title=text)
+    return describe(spec, style, load_panels(store, spec))
+
+
+def scene_plotter(store: Any, spec: SceneSpec, style: Style) -> pv.Plotter:
+    """:func:`scene_model` drawn into a Plotter."""
+    from volviz.render.draw import draw
+
+    return draw(scene_model(store, spec, style), style)
 
 
 def build(
@@ -134,21 +144,48 @@ def build(
     stack: list[tuple[str, np.ndarray]] | None = None,
     stack_title: str = "",
 ) -> pv.Plotter:
-    """The Plotter of ``spec.scene`` over already loaded ``panels`` (``stack``: layers)."""
-    from volviz.render import compare, scenes, volume
-    from volviz.render import stack as stacks
+    """The Plotter of ``spec.scene`` over already loaded ``panels`` (see :func:`describe`)."""
+    from volviz.render.draw import draw
+    from volviz.render.stack import stack_plotter
 
-    scene = spec.scene
-    if scene == "stack":
-        return stacks.stack_plotter(
+    if spec.scene == "stack":  # with the stand-in volume drawn while the camera moves
+        return stack_plotter(
             stack or [],
             title=stack_title,
             style=style,
             columns=spec.columns,
             channel_scale=spec.channel_scale,
         )
+    return draw(describe(spec, style, panels), style)
+
+
+def describe(
+    spec: SceneSpec,
+    style: Style,
+    panels: list[Panel],
+    *,
+    stack: list[tuple[str, np.ndarray]] | None = None,
+    stack_title: str = "",
+) -> Scene:
+    """The scene of ``spec.scene`` over already loaded ``panels`` (``stack``: layers)."""
+    from volviz.render import compare, scenes, volume
+    from volviz.render import stack as stacks
+
+    scene = spec.scene
+    if scene == "stack":
+        return Scene(
+            [
+                stacks.stack_view(
+                    stack or [],
+                    title=stack_title,
+                    style=style,
+                    columns=spec.columns,
+                    channel_scale=spec.channel_scale,
+                )
+            ]
+        )
     if scene == "compare":
-        return compare.compare_plotter(
+        return compare.compare_scene(
             [p.volume for p in panels],
             [p.title for p in panels],
             style=style,
@@ -162,9 +199,9 @@ def build(
     common: dict[str, Any] = {"title": one.title, "style": style, "order": one.order}
     ordered: dict[str, Any] = {"gap": spec.gap, "bands": spec.bands}
     if scene == "volume":
-        return volume.volume_plotter(one.volume, **common, **ordered)
-    if scene in ("threshold", "isosurface"):
-        return scenes.threshold_plotter(
+        view = volume.volume_view(one.volume, **common, **ordered)
+    elif scene in ("threshold", "isosurface"):
+        view = scenes.threshold_view(
             one.volume,
             level=spec.level,
             percentile=spec.percentile,
@@ -172,10 +209,12 @@ def build(
             **common,
             **ordered,
         )
-    if scene == "slices":
+    elif scene == "slices":
         planes: dict[str, Any] = {"channel": spec.channel, "row": spec.row, "column": spec.column}
-        return scenes.slices_plotter(one.volume, **planes, **common, **ordered)
-    if spec.channel is None:
+        view = scenes.slices_view(one.volume, **planes, **common, **ordered)
+    elif spec.channel is None:
         msg = "needs {channel} (an original channel index)"
         raise InputError(msg, param="scene", value=scene, refs={"channel": MISSING})
-    return scenes.channel_plotter(one.volume, spec.channel, **common)
+    else:
+        view = scenes.channel_view(one.volume, spec.channel, **common)
+    return Scene([view])

@@ -9,22 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pyvista as pv
 
 from volviz.errors import VolvizError
+from volviz.render.model import Scene
 from volviz.render.ordered import ChannelOrder, arrange
-from volviz.render.volume import (
-    Style,
-    add_titles,
-    add_volume,
-    label_axes,
-    map_camera,
-    new_plotter,
-    to_image_data,
-)
-from volviz.store.views import auto_spacing, display_range, normalize
+from volviz.render.volume import Style, arranged_view, signed_fill
+from volviz.store.views import display_range, normalize
 
 DIFFERENCE_CMAP = "coolwarm"
 
@@ -38,6 +32,15 @@ def difference_volume(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def compare_plotter(
+    volumes: Sequence[np.ndarray], titles: Sequence[str], **options: Any
+) -> pv.Plotter:
+    """A Plotter of :func:`compare_scene` (same parameters)."""
+    from volviz.render.draw import draw
+
+    return draw(compare_scene(volumes, titles, **options), options.get("style") or Style())
+
+
+def compare_scene(
     volumes: Sequence[np.ndarray],
     titles: Sequence[str],
     *,
@@ -46,7 +49,7 @@ def compare_plotter(
     difference: bool = False,
     shared_range: bool = True,
     title: str = "",
-) -> pv.Plotter:
+) -> Scene:
     """Panels side by side with linked cameras.
 
     Parameters
@@ -61,6 +64,8 @@ def compare_plotter(
         Add a panel ``volumes[0] - volumes[1]`` (needs exactly two volumes).
     shared_range : bool
         One display range for all panels (honest comparison); else each its own.
+    title : str
+        A second line under the first panel's title.
     """
     style = style or Style()
     n = len(volumes)
@@ -77,33 +82,26 @@ def compare_plotter(
     ]
     if difference:
         diff_style = dataclasses.replace(
-            style, normalization="symmetric", cmap=DIFFERENCE_CMAP, preset="diverging"
+            style,
+            normalization="symmetric",
+            cmap=DIFFERENCE_CMAP,
+            preset="diverging",
+            quantity="a - b",
         )
         panels.append(
             (difference_volume(volumes[0], volumes[1]), "difference a - b", None, diff_style)
         )
-    plotter = new_plotter(style, shape=(1, len(panels)), border=False)
+    views = []
     for i, (volume, name, order, look) in enumerate(panels):
-        plotter.subplot(0, i)
-        plotter.set_background("#15171c")
         lims = limits if look is style else None
         if lims is None:
             lims = display_range([volume], look.normalization)
         shown, label = normalize(volume, look.normalization, limits=lims)
-        fill = 0.5 if look.normalization == "symmetric" else 0.0
-        arranged = arrange(shown, order, fill=fill)
-        spacing = look.spacing or auto_spacing(arranged.volume.shape)
-        grid = to_image_data(arranged.volume, spacing, "activation")
+        arranged = arrange(shown, order, fill=signed_fill(look))
+        view = arranged_view(arranged, look, lims, name, f"display: {label}", bar_below=True)
         # One bar for the shared range (first panel), one per panel otherwise; the difference
         # panel always has its own diverging bar.
-        own = look is not style or limits is None
-        bar = "a - b" if look is not style else (style.quantity if own or i == 0 else None)
-        add_volume(plotter, grid, look, bar_title=bar, limits=lims, bar_below=True)
-        label_axes(plotter, grid, arranged.volume.shape, channel_title=arranged.axis_title)
-        add_titles(plotter, name, f"display: {label}")
-        map_camera(plotter)
-    plotter.link_views()
-    if title:
-        plotter.subplot(0, 0)  # a second line under the first panel's title
-        plotter.add_text(title, position=(0.01, 0.9), viewport=True, font_size=6, color="white")
-    return plotter
+        if look is style and limits is not None and i > 0:
+            view.volumes[0] = dataclasses.replace(view.volumes[0], bar=None)
+        views.append(view)
+    return Scene(views, caption=title)

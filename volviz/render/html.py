@@ -1,16 +1,18 @@
-"""Self-contained interactive HTML pages of any scene, readable offline.
+"""The plotly backend: self-contained interactive HTML pages of any scene, readable offline.
 
 Why plotly: vtk.js (pyvista's HTML export) draws meshes but fails on ``add_volume`` scenes;
-plotly's ``go.Volume`` draws a real volume in the browser. ``plotter_to_figure`` redraws a
-built ``pv.Plotter`` with plotly, actor by actor, so PNG and HTML show the same scene: volumes
-become ``go.Volume`` (same colours and opacity curve), meshes ``go.Mesh3d``, lines
-``go.Scatter3d``; subplots get linked cameras. plotly.js is embedded: no network needed.
-A training run (``TimeScene``) becomes a page with one frame per record, a step slider and
-play / pause buttons (``write_time_html``).
+plotly's ``go.Volume`` draws a real volume in the browser. ``scene_figure`` draws the same
+:class:`~volviz.render.model.Scene` the PyVista backend (:mod:`volviz.render.draw`) draws
+into the PNG, with no VTK Plotter: volume layers become ``go.Volume`` (same display values,
+colour map and opacity curve), meshes ``go.Mesh3d``, lines ``go.Scatter3d``; panels get
+linked cameras. plotly.js is embedded: no network needed. A training run (``TimeScene``)
+becomes a page with one frame per record, a step slider and play / pause buttons
+(``write_time_html``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Sequence
@@ -20,8 +22,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyvista as pv
 
-from volviz.render.annotate import BACKGROUND, Panel
-from volviz.render.volume import from_image_data, to_image_data
+from volviz.render.annotate import BACKGROUND
+from volviz.render.model import (
+    Bar,
+    MeshLayer,
+    Scene,
+    View,
+    VolumeLayer,
+    camera_direction,
+    index_ticks,
+)
+from volviz.render.volume import to_image_data
 
 if TYPE_CHECKING:
     from volviz.render.timeline import TimeScene
@@ -45,13 +56,13 @@ gd.on('plotly_relayout', function (ev) {
 """
 
 
-def _colorscale(lookup_table: Any, n: int = 11) -> list[list[Any]]:
-    """Sample a VTK lookup table / colour transfer function over its range."""
+def _colorscale(cmap: str, n: int = 11) -> list[list[Any]]:
+    """``n`` samples of colour map ``cmap`` as pyvista resolves it (matplotlib, colorcet ...)."""
+    table = pv.LookupTable(cmap=cmap)
     out = []
-    lo, hi = lookup_table.GetRange()
     for v in np.linspace(0.0, 1.0, n):
         rgb = [0.0, 0.0, 0.0]
-        lookup_table.GetColor(lo + v * (hi - lo), rgb)
+        table.GetColor(float(v), rgb)
         out.append([float(v), "rgb({},{},{})".format(*(round(255 * c) for c in rgb))])
     return out
 
@@ -82,20 +93,16 @@ def _factors(shape: tuple[int, ...], f: int) -> tuple[int, int, int]:
     return tuple(min(f, max(1, n // 4)) for n in shape)  # type: ignore[return-value]
 
 
-def _colorbar(grid: pv.ImageData, domain: Sequence[float]) -> dict[str, Any]:
-    """A horizontal colour bar under the panel, labelled in data units where known."""
-    fields = grid.field_data
-    title = str(fields["bar_title"][0]) if "bar_title" in fields else "display"
-    text = ["0", "0.5", "1"]
-    if "display_limits" in fields:
-        lo, hi = (float(x) for x in fields["display_limits"])
-        text = [f"{lo:.3g}", f"{(lo + hi) / 2:.3g}", f"{hi:.3g}"]
-    return {
-        "title": {"text": title, "side": "top"},
-        **_bar_under(domain),
-        "tickvals": [0, 127.5, 255],
-        "ticktext": text,
-    }
+def _colorbar(bar: Bar, clim: tuple[float, float], domain: Sequence[float]) -> dict[str, Any]:
+    """A horizontal colour bar under the panel; with ``bar.limits`` its three labels are the
+    data values of the colours' 0, 0.5 and 1 (as on the PNG's bar)."""
+    out: dict[str, Any] = {"title": {"text": bar.title, "side": "top"}, **_bar_under(domain)}
+    if bar.limits is not None:
+        lo, hi = bar.limits
+        c0, c1 = clim
+        out["tickvals"] = [c0, (c0 + c1) / 2, c1]
+        out["ticktext"] = [f"{lo:.3g}", f"{(lo + hi) / 2:.3g}", f"{hi:.3g}"]
+    return out
 
 
 def _bar_under(domain: Sequence[float]) -> dict[str, Any]:
@@ -111,28 +118,31 @@ def _bar_under(domain: Sequence[float]) -> dict[str, Any]:
     }
 
 
-def _volume_trace(actor: pv.Volume, f: int, first: bool, domain: Sequence[float]) -> Any:
+def _pooled(layer: VolumeLayer, f: int) -> tuple[np.ndarray, np.ndarray]:
+    """World points (n, 3) and display values as bytes (n,) of ``layer`` pooled by up to
+    ``f`` per axis (signed layers keep the value farthest from 0.5, i.e. both signs)."""
+    values = layer.display
+    factors = _factors(values.shape, f)
+    step = np.asarray(layer.spacing)
+    spacing = step * factors  # (dz, dy, dx)
+    origin = np.asarray(layer.origin) + (np.asarray(factors) - 1) / 2 * step
+    pooled = _pool(values, factors, centre=0.5 if layer.signed else None)
+    small = to_image_data(pooled, tuple(spacing), "value", origin=tuple(origin))
+    points = np.asarray(small.points, dtype=np.float32)
+    # Display values as bytes (256 levels; the colour and opacity scales are relative).
+    return points, np.round(np.clip(pooled.ravel(), 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def _volume_trace(layer: VolumeLayer, f: int, domain: Sequence[float]) -> Any:
     import plotly.graph_objects as go
 
-    grid = actor.mapper.dataset
-    name = grid.point_data.keys()[0]
-    values = from_image_data(grid, name)
-    factors = _factors(values.shape, f)
-    spacing = np.array(grid.spacing)[::-1] * factors  # (dz, dy, dx)
-    origin = (
-        np.array(grid.origin)[::-1] + (np.array(factors) - 1) / 2 * np.array(grid.spacing)[::-1]
-    )
-    signed = "display_signed" in grid.field_data and bool(grid.field_data["display_signed"][0])
-    pooled = _pool(values, factors, centre=0.5 if signed else None)
-    small = to_image_data(pooled, tuple(spacing), name, origin=tuple(origin))
-    opacity = actor.prop.GetScalarOpacity()
+    pts, value = _pooled(layer, f)
     xs = np.linspace(0.0, 1.0, 11)
-    curve = np.array([opacity.GetValue(x) for x in xs])
+    curve = np.interp(xs, np.linspace(0.0, 1.0, layer.opacity.size), layer.opacity)
     top = max(float(curve.max()), 1e-6)
     visible = xs[curve > 0.01 * top]
-    pts = np.asarray(small.points, dtype=np.float32)
-    # Display values as bytes (256 levels; the colour and opacity scales are relative).
-    value = np.round(np.clip(small.point_data[name], 0.0, 1.0) * 255).astype(np.uint8)
+    bar = layer.bar
+    shown = bar or Bar("display")
     return go.Volume(
         x=pts[:, 0],
         y=pts[:, 1],
@@ -144,70 +154,60 @@ def _volume_trace(actor: pv.Volume, f: int, first: bool, domain: Sequence[float]
         isomax=255,
         opacity=0.3,
         opacityscale=[[float(x), float(y / top)] for x, y in zip(xs, curve, strict=True)],
-        colorscale=_colorscale(actor.prop.GetRGBTransferFunction(0)),
+        colorscale=_colorscale(layer.cmap),
         surface_count=VOLUME_SURFACES,
         caps={"x_show": False, "y_show": False, "z_show": False},
-        # Every volume that has a bar in the PNG (a signed panel always has its own) gets one.
-        showscale=first or "bar_title" in grid.field_data,
-        colorbar=_colorbar(grid, domain),
+        showscale=bar is not None,
+        # Without a data range (per-channel scaling) the bar reads display 0..1.
+        colorbar=_colorbar(
+            dataclasses.replace(shown, limits=shown.limits or (0.0, 1.0)), (0.0, 255.0), domain
+        ),
         hoverinfo="skip",
     )
 
 
-def _mesh_bar(lookup_table: Any, lo: float, hi: float, domain: Sequence[float]) -> dict[str, Any]:
-    """The PNG bar's data-unit labels (the lookup table's annotations) under the panel."""
-    n = lookup_table.GetNumberOfAnnotatedValues()
-    values = [float(lookup_table.GetAnnotatedValue(i).ToDouble()) for i in range(n)]
-    texts = [str(lookup_table.GetAnnotation(i)) for i in range(n)]
-    return {
-        **_bar_under(domain),
-        "tickvals": [lo + v * (hi - lo) for v in values],
-        "ticktext": texts,
-    }
-
-
-def _mesh_traces(actor: pv.Actor, domain: Sequence[float] = (0.0, 1.0)) -> list[Any]:
+def _line_trace(surf: pv.PolyData, colour: str) -> Any:
     import plotly.graph_objects as go
 
-    mesh = actor.mapper.dataset
+    lines = surf.lines.reshape(-1, 3)[:, 1:]
+    seg = np.full((len(lines) * 3, 3), np.nan)
+    seg[0::3], seg[1::3] = surf.points[lines[:, 0]], surf.points[lines[:, 1]]
+    return go.Scatter3d(
+        x=seg[:, 0],
+        y=seg[:, 1],
+        z=seg[:, 2],
+        mode="lines",
+        line={"color": colour, "width": 2},
+        hoverinfo="skip",
+        showlegend=False,
+    )
+
+
+def _mesh_traces(layer: MeshLayer, domain: Sequence[float] = (0.0, 1.0)) -> list[Any]:
+    import plotly.graph_objects as go
+
+    mesh = layer.mesh
     surf = mesh if isinstance(mesh, pv.PolyData) else mesh.extract_surface(algorithm=None)
-    colour = pv.Color(actor.prop.color).hex_rgb
-    out: list[Any] = []
-    if surf.n_lines:
-        lines = surf.lines.reshape(-1, 3)[:, 1:] if surf.n_lines else np.empty((0, 2), int)
-        seg = np.full((len(lines) * 3, 3), np.nan)
-        seg[0::3], seg[1::3] = surf.points[lines[:, 0]], surf.points[lines[:, 1]]
-        out.append(
-            go.Scatter3d(
-                x=seg[:, 0],
-                y=seg[:, 1],
-                z=seg[:, 2],
-                mode="lines",
-                line={"color": colour, "width": 2},
-                hoverinfo="skip",
-                showlegend=False,
-            )
-        )
+    colour = pv.Color(layer.color or "white").hex_rgb
+    out: list[Any] = [_line_trace(surf, colour)] if surf.n_lines else []
     tri = surf.triangulate()
     if not tri.n_cells:
         return out
     faces = tri.faces.reshape(-1, 4)[:, 1:]
     kwargs: dict[str, Any] = {"color": colour}
-    array = actor.mapper.array_name if actor.mapper.scalar_visibility else None
+    array = layer.scalars
     if array and (array in tri.cell_data or array in tri.point_data):
         on_cells = array in tri.cell_data
-        lo, hi = actor.mapper.scalar_range
         kwargs = {
             "intensity": np.asarray(tri.cell_data[array] if on_cells else tri.point_data[array]),
             "intensitymode": "cell" if on_cells else "vertex",
-            "colorscale": _colorscale(actor.mapper.GetLookupTable()),
-            "cmin": lo,
-            "cmax": hi,
-            "showscale": False,
+            "colorscale": _colorscale(layer.cmap or "viridis"),
+            "cmin": layer.clim[0],
+            "cmax": layer.clim[1],
+            "showscale": layer.bar is not None,
         }
-        table = actor.mapper.GetLookupTable()
-        if table.GetNumberOfAnnotatedValues():  # the scene's colour bar, in data units
-            kwargs.update(showscale=True, colorbar=_mesh_bar(table, lo, hi, domain))
+        if layer.bar is not None:  # the scene's colour bar, in data units where known
+            kwargs["colorbar"] = _colorbar(layer.bar, layer.clim, domain)
     out.append(
         go.Mesh3d(
             x=tri.points[:, 0],
@@ -224,16 +224,31 @@ def _mesh_traces(actor: pv.Actor, domain: Sequence[float] = (0.0, 1.0)) -> list[
     return out
 
 
-def _scene_layout(renderer: Any, record: Panel, zoom: float = 1.0) -> dict[str, Any]:
+def _label_trace(labels: list[tuple[tuple[float, float, float], str]]) -> Any:
+    import plotly.graph_objects as go
+
+    xyz = np.array([p for p, _ in labels])
+    return go.Scatter3d(
+        x=xyz[:, 0],
+        y=xyz[:, 1],
+        z=xyz[:, 2],
+        mode="text",
+        text=[t.replace("\n", "<br>") for _, t in labels],
+        textfont={"color": "white", "size": 10},
+        showlegend=False,
+        hoverinfo="skip",
+    )
+
+
+def _scene_layout(view: View, zoom: float = 1.0) -> dict[str, Any]:
     """``zoom`` > 1 moves the eye back (narrow side-by-side panels would crop the volume)."""
-    cam = renderer.camera
-    direction = np.subtract(cam.position, cam.focal_point)
-    unit = direction / np.linalg.norm(direction)
-    flat = abs(unit[2]) > 0.99  # looking straight at the maps (channel view)
-    eye = unit * (1.2 if flat else 1.9) * zoom
+    direction, up, _ = camera_direction(view.camera)
+    flat = view.camera == "front"  # looking straight at the maps (channel view)
+    eye = -direction * (1.2 if flat else 1.9) * zoom + 0.0  # no -0.0
+    ticks = index_ticks(view.axes) if view.axes is not None else [([], [])] * 3
     axes = {}
-    for key, title, ticks in zip(
-        ("xaxis", "yaxis", "zaxis"), record.axis_titles, record.ticks or [([], [])] * 3, strict=True
+    for key, title, (values, texts) in zip(
+        ("xaxis", "yaxis", "zaxis"), view.axis_titles, ticks, strict=True
     ):
         axes[key] = {
             "title": {"text": title},
@@ -242,8 +257,8 @@ def _scene_layout(renderer: Any, record: Panel, zoom: float = 1.0) -> dict[str, 
             "showbackground": True,
             "gridcolor": "#3a3f49",
         }
-        if ticks[0]:
-            axes[key].update(tickvals=ticks[0], ticktext=ticks[1])
+        if values:
+            axes[key].update(tickvals=values, ticktext=texts)
     return {
         "aspectmode": "data",
         "dragmode": "orbit",  # turntable would force z up; our maps read with z down
@@ -251,7 +266,7 @@ def _scene_layout(renderer: Any, record: Panel, zoom: float = 1.0) -> dict[str, 
         "camera": {
             "projection": {"type": "orthographic" if flat else "perspective"},
             "eye": dict(zip("xyz", map(float, eye), strict=True)),
-            "up": dict(zip("xyz", map(float, cam.up), strict=True)),
+            "up": dict(zip("xyz", map(float, up), strict=True)),
         },
         **axes,
     }
@@ -263,118 +278,89 @@ def _wrap(title: str) -> str:
     return f"{head}<br>{tail}" if sep else title
 
 
-def _budget(plotter: pv.Plotter, max_points: int) -> int:
-    sizes = [
-        a.mapper.dataset.n_points
-        for r in plotter.renderers
-        for a in r.actors.values()
-        if isinstance(a, pv.Volume)
-    ]
-    total, f = sum(sizes), 1
+def _budget(shapes: Sequence[tuple[int, ...]], max_points: int) -> int:
+    """The smallest pooling factor that keeps all volumes of ``shapes`` under ``max_points``."""
+    total, f = sum(math.prod(s) for s in shapes), 1
     while total > max_points and f < 64:
         f += 1
         total = sum(
-            math.prod(-(-n // g) for n, g in zip(s, _factors(s, f), strict=True))
-            for s in _shapes(plotter)
+            math.prod(-(-n // g) for n, g in zip(s, _factors(s, f), strict=True)) for s in shapes
         )
     return f
 
 
-def _shapes(plotter: pv.Plotter) -> list[tuple[int, int, int]]:
-    return [
-        tuple(a.mapper.dataset.dimensions[::-1])
-        for r in plotter.renderers
-        for a in r.actors.values()
-        if isinstance(a, pv.Volume)
-    ]
+def _add_view(fig: Any, view: View, i: int, f: int, zoom: float) -> None:
+    """Panel ``i``'s traces and 3D scene layout."""
+    key = f"scene{i + 1 if i else ''}"
+    domain = fig.layout[key].domain.x
+    for layer in view.volumes:
+        fig.add_trace(_volume_trace(layer, f, domain), row=1, col=i + 1)
+    for mesh in view.meshes:
+        for trace in _mesh_traces(mesh, domain):
+            fig.add_trace(trace, row=1, col=i + 1)
+    if view.labels:
+        fig.add_trace(_label_trace(view.labels), row=1, col=i + 1)
+    # The scene above its colour bar and the footnote, below the (two-line) titles.
+    fig.update_layout(
+        {key: {**_scene_layout(view, zoom), "domain": {"x": list(domain), "y": [0.2, 0.9]}}}
+    )
 
 
-def plotter_to_figure(plotter: pv.Plotter, *, max_points: int = HTML_MAX_POINTS) -> Any:
-    """Redraw ``plotter``'s subplots as a plotly figure (see module docstring)."""
-    import plotly.graph_objects as go
+def scene_figure(scene: Scene | View, *, max_points: int = HTML_MAX_POINTS) -> Any:
+    """``scene`` (or one panel) as a plotly figure (see module docstring); volumes are
+    max-pooled so that all of them together stay under ``max_points`` samples."""
     from plotly.subplots import make_subplots
 
-    panels = plotter.__dict__.get("volviz_panels", {})
-    records = [panels.get(i, Panel()) for i in range(len(plotter.renderers))]
-    n = len(records)
+    views = scene.views if isinstance(scene, Scene) else [scene]
+    caption = scene.caption if isinstance(scene, Scene) else ""
+    n = len(views)
     fig = make_subplots(
         rows=1,
         cols=n,
         specs=[[{"type": "scene"}] * n],
         # Titles wrap at their double spaces: side by side they would overlap.
-        subplot_titles=[_wrap(r.title) for r in records] if n > 1 else None,
+        subplot_titles=[_wrap(v.title) for v in views] if n > 1 else None,
         horizontal_spacing=0.02,
     )
     for annotation in fig.layout.annotations:
         annotation.font = {"size": 12}
-    f = _budget(plotter, max_points)
-    first = True
-    for i, (renderer, record) in enumerate(zip(plotter.renderers, records, strict=True)):
-        domain = fig.layout[f"scene{i + 1 if i else ''}"].domain.x
-        for actor in renderer.actors.values():
-            if isinstance(actor, pv.Volume):
-                fig.add_trace(_volume_trace(actor, f, first, domain), row=1, col=i + 1)
-                first = False
-            elif isinstance(actor, pv.Actor) and getattr(actor.mapper, "dataset", None):
-                for trace in _mesh_traces(actor, domain):
-                    fig.add_trace(trace, row=1, col=i + 1)
-        if record.labels:
-            xyz = np.array([p for p, _ in record.labels])
-            fig.add_trace(
-                go.Scatter3d(
-                    x=xyz[:, 0],
-                    y=xyz[:, 1],
-                    z=xyz[:, 2],
-                    mode="text",
-                    text=[t.replace("\n", "<br>") for _, t in record.labels],
-                    textfont={"color": "white", "size": 10},
-                    showlegend=False,
-                    hoverinfo="skip",
-                ),
-                row=1,
-                col=i + 1,
-            )
-        layout = _scene_layout(renderer, record, zoom=1.0 if n == 1 else 1.35)
-        # The scene above its colour bar and the footnote, below the (two-line) titles.
-        domain = {"x": list(fig.layout[f"scene{i + 1 if i else ''}"].domain.x), "y": [0.2, 0.9]}
-        fig.update_layout({f"scene{i + 1 if i else ''}": {**layout, "domain": domain}})
-    notes = [r.note for r in records if r.note]
+    f = _budget([layer.display.shape for v in views for layer in v.volumes], max_points)
+    for i, view in enumerate(views):
+        _add_view(fig, view, i, f, zoom=1.0 if n == 1 else 1.35)
+    notes = [v.note for v in views if v.note]
     if f > 1:
         notes.append(f"HTML: volumes max-pooled by up to {f} per axis")
     fig.update_layout(
-        title={"text": records[0].title if n == 1 else ""},
+        title={"text": views[0].title if n == 1 else caption},
         paper_bgcolor=BACKGROUND,
         font={"color": "white"},
         margin={"l": 0, "r": 0, "t": 40 if n == 1 else 60, "b": 30},
         height=560,  # room for the scene, its colour bar and the footnote
         showlegend=False,
-        annotations=[
-            *fig.layout.annotations,
-            {
-                "text": " | ".join(dict.fromkeys(notes)),
-                "x": 0,
-                "y": 0,
-                "xref": "paper",
-                "yref": "paper",
-                "showarrow": False,
-                "xanchor": "left",
-                "yanchor": "bottom",
-                "font": {"size": 11},
-            },
-        ],
+        annotations=[*fig.layout.annotations, _footnote(" | ".join(dict.fromkeys(notes)))],
     )
     return fig
 
 
+def _footnote(text: str) -> dict[str, Any]:
+    return {
+        "text": text,
+        "x": 0,
+        "y": 0,
+        "xref": "paper",
+        "yref": "paper",
+        "showarrow": False,
+        "xanchor": "left",
+        "yanchor": "bottom",
+        "font": {"size": 11},
+    }
+
+
 def write_html(
-    plotter: pv.Plotter, path: str | os.PathLike[str], *, max_points: int = HTML_MAX_POINTS
+    scene: Scene | View, path: str | os.PathLike[str], *, max_points: int = HTML_MAX_POINTS
 ) -> Path:
-    """Write ``plotter``'s scene as one offline HTML page (plotly.js inside), then close it."""
-    try:
-        fig = plotter_to_figure(plotter, max_points=max_points)
-        return _save(fig, path, post_script=LINK_CAMERAS_JS)
-    finally:
-        plotter.close()
+    """Write ``scene`` as one offline HTML page (plotly.js inside)."""
+    return _save(scene_figure(scene, max_points=max_points), path, post_script=LINK_CAMERAS_JS)
 
 
 def _save(fig: Any, path: str | os.PathLike[str], **options: Any) -> Path:
@@ -405,15 +391,14 @@ def time_figure(scene: TimeScene, *, indices: Sequence[int] | None = None) -> An
 
     picks = list(range(len(scene))) if indices is None else [int(t) for t in indices]
     budget = max(min(HTML_MAX_POINTS, HTML_TIME_MAX_POINTS // max(len(picks), 1)), 1000)
-    actor = next(a for a in scene.plotter.renderer.actors.values() if isinstance(a, pv.Volume))
-    f = _budget(scene.plotter, budget)
-    values = []
-    for t in picks:
-        scene.show(t)
-        values.append(_volume_trace(actor, f, True, (0.0, 1.0)).value)
     # The page opens on the newest record (the trained state); play runs from the first.
-    scene.show(picks[-1])
-    fig = plotter_to_figure(scene.plotter, max_points=budget)
+    last = scene.view(picks[-1])
+    layer = last.volumes[0]
+    f = _budget([layer.display.shape], budget)
+    values = [
+        _pooled(dataclasses.replace(layer, display=scene.arranged(t).volume), f)[1] for t in picks
+    ]
+    fig = scene_figure(last, max_points=budget)
     trace = next(i for i, d in enumerate(fig.data) if d.type == "volume")
     titles = [scene.title(t).replace("\n", "<br>") for t in picks]
     fig.frames = [

@@ -1,28 +1,22 @@
 """Surface scenes of one (C, H, W) volume: thresholded voxels (CNN-VIS's binary voxels),
 isosurfaces, orthogonal slice planes and a single-channel map.
 
-Every builder returns a ``pv.Plotter``; x = column, y = row, z = channel (or position in an
-ordering, whose slices map back to original channels).
+Every ``*_view`` builder returns a scene panel (:class:`~volviz.render.model.View`) that
+:mod:`volviz.render.draw` (``*_plotter``) and :mod:`volviz.render.html` draw; x = column,
+y = row, z = channel (or position in an ordering, whose slices map back to original channels).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pyvista as pv
 
 from volviz.errors import VolvizError
-from volviz.render.annotate import bar_kwargs
+from volviz.render.model import Bar, MeshLayer, Scene, View, axes_of, display_bar
 from volviz.render.ordered import Arranged, ChannelOrder, arrange
-from volviz.render.volume import (
-    Style,
-    add_titles,
-    finish_scene,
-    label_axes,
-    map_camera,
-    new_plotter,
-    scalar_bar_args,
-    to_image_data,
-)
+from volviz.render.volume import Style, finish_view, to_image_data
 from volviz.store.views import auto_spacing, display_range, normalize
 
 DEFAULT_PERCENTILE = 95.0
@@ -62,7 +56,7 @@ def _prepare(
     return arranged, raw, grid, label, limits
 
 
-def threshold_plotter(
+def threshold_view(
     volume: np.ndarray,
     *,
     level: float | None = None,
@@ -73,7 +67,7 @@ def threshold_plotter(
     order: ChannelOrder | None = None,
     gap: int = 0,
     bands: bool = False,
-) -> pv.Plotter:
+) -> View:
     """Voxels at or above a threshold drawn as solid boxes (``smooth``: an isosurface).
 
     Parameters
@@ -88,35 +82,35 @@ def threshold_plotter(
     style = style or Style()
     cut, how = threshold_level(volume, level=level, percentile=percentile)
     arranged, raw, grid, label, limits = _prepare(volume, style, order, gap)
-    plotter = new_plotter(style)
+    view = View(title)
     if smooth:
         points = grid.cell_data_to_point_data()
         surface = points.contour([cut], scalars="raw")
         kind = "isosurface"
         if surface.n_points:
             surface["position"] = (surface.points[:, 2] - grid.origin[2]) / grid.spacing[2] - 0.5
-            plotter.add_mesh(
-                surface,
-                scalars="position",
-                cmap="viridis",
-                clim=(0, arranged.volume.shape[0] - 1),
-                smooth_shading=True,
-                scalar_bar_args=scalar_bar_args(arranged.axis_title.split(" ")[0]),
+            bar = Bar(arranged.axis_title.split(" ")[0])
+            clim = (0.0, float(arranged.volume.shape[0] - 1))
+            view.meshes.append(
+                MeshLayer(
+                    surface,
+                    scalars="position",
+                    cmap="viridis",
+                    clim=clim,
+                    bar=bar,
+                    smooth_shading=True,
+                )
             )
     else:
         kind = "voxels"
         solid = grid.threshold(value=cut, scalars="raw", preference="cell")
         if solid.n_cells:
-            plotter.add_mesh(
-                solid.extract_surface(algorithm="dataset_surface"),
-                scalars="activation",
-                cmap=style.cmap,
-                clim=(0.0, 1.0),
-                **bar_kwargs(style.quantity, limits),
-            )
+            surface = solid.extract_surface(algorithm="dataset_surface")
+            bar = display_bar(style.quantity, limits)
+            view.meshes.append(MeshLayer(surface, scalars="activation", cmap=style.cmap, bar=bar))
     count = int(np.count_nonzero(raw >= cut))
-    note = f"{kind} >= {how}: {count} of {volume.size} voxels; colour: {label}"
-    return finish_scene(plotter, arranged, grid, title, note, bands=bands, outline=True)
+    view.note = f"{kind} >= {how}: {count} of {volume.size} voxels; colour: {label}"
+    return finish_view(view, arranged, grid, bands=bands, outline=True)
 
 
 def slice_index(value: int | None, size: int, name: str) -> int:
@@ -128,7 +122,7 @@ def slice_index(value: int | None, size: int, name: str) -> int:
     return int(value)
 
 
-def slices_plotter(
+def slices_view(
     volume: np.ndarray,
     *,
     channel: int | None = None,
@@ -139,7 +133,7 @@ def slices_plotter(
     order: ChannelOrder | None = None,
     gap: int = 0,
     bands: bool = False,
-) -> pv.Plotter:
+) -> View:
     """Three orthogonal planes through (``column``, ``row``, ``channel``); default the middle.
 
     ``channel`` is an original channel index, also when ``order`` shows another order.
@@ -151,28 +145,24 @@ def slices_plotter(
     y, x = slice_index(row, h, "row"), slice_index(column, w, "column")
     points = grid.cell_data_to_point_data()  # cells end half a voxel out; points sit on centres
     centre = np.array(grid.origin) + np.array(grid.spacing) * (np.array([x, y, z]) + 0.5)
-    plotter = new_plotter(style)
     planes = points.slice_orthogonal(x=centre[0], y=centre[1], z=centre[2])
-    plotter.add_mesh(
-        planes,
-        scalars="activation",
-        cmap=style.cmap,
-        clim=(0.0, 1.0),
-        lighting=False,
-        **bar_kwargs(style.quantity, limits),
-    )
+    bar = display_bar(style.quantity, limits)
     note = f"slices: channel {arranged.channel_at[z]}, row {y}, column {x}; display: {label}"
-    return finish_scene(plotter, arranged, grid, title, note, bands=bands, outline=True)
+    view = View(title, note)
+    view.meshes.append(
+        MeshLayer(planes, scalars="activation", cmap=style.cmap, bar=bar, lighting=False)
+    )
+    return finish_view(view, arranged, grid, bands=bands, outline=True)
 
 
-def channel_plotter(
+def channel_view(
     volume: np.ndarray,
     channel: int,
     *,
     title: str = "",
     style: Style | None = None,
     order: ChannelOrder | None = None,
-) -> pv.Plotter:
+) -> View:
     """One feature map as a picture (row 0 at the top), display range of the whole volume.
 
     ``channel`` is the original channel index; with ``order`` the title also gives its
@@ -188,17 +178,35 @@ def channel_plotter(
         where = f", position {arrange(shown, order).slice_of(index)} in {order.name}"
     one = shown[index : index + 1]
     grid = to_image_data(one, (1.0, 1.0, 1.0), "activation", cells=True)
-    plotter = new_plotter(style)
-    plotter.add_mesh(
-        grid,
-        scalars="activation",
-        cmap=style.cmap,
-        clim=(0.0, 1.0),
-        lighting=False,
-        **bar_kwargs(style.quantity, limits),
-    )
-    label_axes(plotter, grid, one.shape, show_z=False)
     text = f"channel {index} of {c}{where}" + (f"  {title}" if title else "")
-    add_titles(plotter, text, f"display: {label}")
-    map_camera(plotter, "front")
-    return plotter
+    bar = display_bar(style.quantity, limits)
+    layer = MeshLayer(grid, scalars="activation", cmap=style.cmap, bar=bar, lighting=False)
+    view = View(text, f"display: {label}", meshes=[layer], camera="front")
+    view.axes = axes_of(grid, one.shape, show_z=False)
+    view.axis_titles = ("column", "row", "")
+    return view
+
+
+def _plotter(view: View, style: Style | None) -> pv.Plotter:
+    from volviz.render.draw import draw
+
+    return draw(Scene([view]), style or Style())
+
+
+def threshold_plotter(
+    volume: np.ndarray, *, style: Style | None = None, **options: Any
+) -> pv.Plotter:
+    """A Plotter of :func:`threshold_view` (same parameters)."""
+    return _plotter(threshold_view(volume, style=style, **options), style)
+
+
+def slices_plotter(volume: np.ndarray, *, style: Style | None = None, **options: Any) -> pv.Plotter:
+    """A Plotter of :func:`slices_view` (same parameters)."""
+    return _plotter(slices_view(volume, style=style, **options), style)
+
+
+def channel_plotter(
+    volume: np.ndarray, channel: int, *, style: Style | None = None, **options: Any
+) -> pv.Plotter:
+    """A Plotter of :func:`channel_view` (same parameters)."""
+    return _plotter(channel_view(volume, channel, style=style, **options), style)

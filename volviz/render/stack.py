@@ -11,22 +11,21 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyvista as pv
 
 from volviz.errors import VolvizError
-from volviz.render.annotate import panel
+from volviz.render.model import MeshLayer, Scene, View, display_bar
 from volviz.render.volume import (
     Style,
-    add_titles,
     add_volume,
     apply_sampling,
     from_image_data,
     interactive_sampling,
-    map_camera,
-    new_plotter,
     to_image_data,
+    volume_layer,
 )
 from volviz.store.views import normalize
 
@@ -86,15 +85,15 @@ def stack_layout(
     return out
 
 
-def stack_plotter(
+def stack_view(
     layers: Sequence[tuple[str, np.ndarray]],
     *,
     title: str = "",
     style: Style | None = None,
     columns: int | None = None,
     channel_scale: str = "sqrt",
-) -> pv.Plotter:
-    """All ``layers`` ((name, (C, H, W) array) in network order) side by side in one scene.
+) -> View:
+    """All ``layers`` ((name, (C, H, W) array) in network order) side by side in one panel.
 
     Each layer is scaled for display on its own (units differ between layers) with
     ``style.normalization``.
@@ -105,37 +104,37 @@ def stack_plotter(
         msg = f"every layer must be (C, H, W); got shapes {shapes}"
         raise VolvizError(msg)
     places = stack_layout(shapes, columns=columns, channel_scale=channel_scale)  # type: ignore[arg-type]
-    plotter = new_plotter(style)
-    points, texts, grids, actors = [], [], [], []
-    for i, ((name, volume), place) in enumerate(zip(layers, places, strict=True)):
-        shown, _ = normalize(volume, style.normalization)
-        grid = to_image_data(shown, place.spacing, "activation", origin=place.origin)
-        grids.append(grid)
-        bar = style.quantity if i == 0 else None  # each layer has its own range: display 0..1
-        actors.append(add_volume(plotter, grid, style, bar_title=bar))
-        x0, x1, y0, _, z0, _ = grid.bounds
-        points.append(((x0 + x1) / 2, y0, z0))
-        shape = "x".join(map(str, volume.shape))
-        # Many layers: index and shape only, or the labels cover the boxes.
-        texts.append(f"{i} {name}\n{shape}" if len(layers) <= LONG_LABELS else f"{i}\n{shape}")
-        plotter.add_mesh(grid.outline(), color="#5a5f69", line_width=1)
-    plotter.add_point_labels(
-        np.array(points),
-        texts,
-        font_size=9,
-        text_color="white",
-        shape=None,
-        show_points=False,
-        always_visible=True,
-    )
-    panel(plotter).labels = [(p, t) for p, t in zip(points, texts, strict=True)]
-    panel(plotter).axis_titles = ("column", "row", f"channel ({channel_scale} scale)")
     note = (
         f"{len(layers)} layers; 1 unit = 1 map pixel; depth ~ {channel_scale}(channels); "
         f"display: {style.normalization} per layer"
     )
-    add_titles(plotter, title, note)
-    proxy = add_volume(plotter, stack_proxy(grids), style, bar_title=None)
+    view = View(title, note, axis_titles=("column", "row", f"channel ({channel_scale} scale)"))
+    for i, ((name, volume), place) in enumerate(zip(layers, places, strict=True)):
+        shown, _ = normalize(volume, style.normalization)
+        grid = to_image_data(shown, place.spacing, "activation", origin=place.origin)
+        # Each layer has its own range: one bar for all, in display 0..1.
+        bar = display_bar(style.quantity, None) if i == 0 else None
+        view.volumes.append(volume_layer(shown, style, place.spacing, bar, origin=place.origin))
+        x0, x1, y0, _, z0, _ = grid.bounds
+        shape = "x".join(map(str, volume.shape))
+        # Many layers: index and shape only, or the labels cover the boxes.
+        text = f"{i} {name}\n{shape}" if len(layers) <= LONG_LABELS else f"{i}\n{shape}"
+        view.labels.append((((x0 + x1) / 2, y0, z0), text))
+        view.meshes.append(MeshLayer(grid.outline(), color="#5a5f69", line_width=1))
+    if len(layers) > 6:  # rows of boxes: a wide, flat scene that its bounding sphere oversizes
+        view.zoom = 1.5
+    return view
+
+
+def stack_plotter(layers: Sequence[tuple[str, np.ndarray]], **options: Any) -> pv.Plotter:
+    """A Plotter of :func:`stack_view` (same parameters) that draws a one-volume stand-in
+    while the camera moves."""
+    from volviz.render.draw import draw
+
+    style = options.get("style") or Style()
+    plotter = draw(Scene([stack_view(layers, **options)]), style)
+    actors = [a for a in plotter.renderer.actors.values() if isinstance(a, pv.Volume)]
+    proxy = add_volume(plotter, stack_proxy([a.mapper.dataset for a in actors]), style)
     proxy.SetVisibility(False)
     # Same opacity per unit length as the layers, coarse sampling: it only shows while moving.
     unit = float(np.median([a.prop.GetScalarOpacityUnitDistance() for a in actors]))
@@ -145,9 +144,6 @@ def stack_plotter(
     if plotter.iren is not None:
         plotter.iren.add_observer("StartInteractionEvent", lambda *_: set_moving(plotter, True))
         plotter.iren.add_observer("EndInteractionEvent", lambda *_: set_moving(plotter, False))
-    map_camera(plotter)
-    if len(layers) > 6:  # rows of boxes: a wide, flat scene that its bounding sphere oversizes
-        plotter.camera.zoom(1.5)
     return plotter
 
 

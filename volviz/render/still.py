@@ -71,7 +71,6 @@ def _reset(plotter: pv.Plotter) -> None:
     plotter.renderer.remove_bounds_axes()
     plotter.scalar_bars.clear()
     plotter.camera.view_angle = plotter.__dict__["volviz_view_angle"]
-    plotter.__dict__.pop("volviz_panels", None)
 
 
 @atexit.register

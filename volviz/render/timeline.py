@@ -11,6 +11,7 @@ Two things make frames comparable over time:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import warnings
@@ -23,21 +24,13 @@ import numpy as np
 import pyvista as pv
 
 from volviz.errors import VolvizError
-from volviz.render.annotate import BACKGROUND, panel
-from volviz.render.ordered import Arranged, ChannelOrder, arrange, band_meshes
+from volviz.render.annotate import BACKGROUND
+from volviz.render.model import Scene, View
+from volviz.render.ordered import Arranged, ChannelOrder, arrange
 from volviz.render.time_range import RunningRange, tail_for
-from volviz.render.volume import (
-    Style,
-    add_titles,
-    add_volume,
-    label_axes,
-    map_camera,
-    new_plotter,
-    screenshot_array,
-    to_image_data,
-)
+from volviz.render.volume import Style, arranged_view, screenshot_array
 from volviz.render.weights import reduce_input_channels
-from volviz.store.views import NORMALIZATIONS, auto_spacing, display_range
+from volviz.store.views import NORMALIZATIONS, display_range
 
 SERIES = ("activations", "weight", "weight_grad")
 TIME_ORDERINGS = ("none", "first", "final")
@@ -213,20 +206,34 @@ class TimeScene:
         self.lo, self.hi = fixed_range(series.volumes, self.style.normalization)
         self.fill = 0.5 if self.style.normalization == "symmetric" else 0.0
         self.note = range_label(self.style.normalization, self.lo, self.hi, len(series.labels))
-        first = self.arranged(0)
-        spacing = self.style.spacing or auto_spacing(first.volume.shape)
-        self.plotter = new_plotter(self.style)
-        grid = to_image_data(first.volume, spacing, name="activation")
-        actor = add_volume(self.plotter, grid, self.style, bar_title=series.quantity)
-        # add_volume draws a copy of the grid: frames change the copy the mapper reads.
-        self.grid: pv.ImageData = actor.mapper.dataset
-        if bands and len(first.clusters) > 1:
-            for mesh, colour in band_meshes(first, self.grid):
-                self.plotter.add_mesh(mesh, color=colour, lighting=False)
-        label_axes(self.plotter, self.grid, first.volume.shape, channel_title=first.axis_title)
-        add_titles(self.plotter, "", self.note)
-        map_camera(self.plotter)
-        self.show(0)
+        self.bands = bands
+        self._plotter: pv.Plotter | None = None
+        self.grid: pv.ImageData | None = None
+
+    @property
+    def plotter(self) -> pv.Plotter:
+        """The PyVista window of the frames, drawn on first use (the HTML page needs none)."""
+        if self._plotter is None:
+            from volviz.render.draw import draw
+
+            first = self.view(0)
+            first.title = ""  # the window shows the title as a text that ``show`` replaces
+            self._plotter = draw(Scene([first]), self.style)
+            volumes = self._plotter.renderer.actors.values()
+            actor = next(a for a in volumes if isinstance(a, pv.Volume))
+            # The volume actor draws a copy of the grid: frames change the copy it reads.
+            self.grid = actor.mapper.dataset
+            self.show(0)
+        return self._plotter
+
+    def view(self, t: int) -> View:
+        """Frame ``t`` as a scene panel (the plotter shows it with the title as text)."""
+        look = dataclasses.replace(self.style, quantity=self.series.quantity)
+        arranged = self.arranged(t)
+        # One range over all frames; per-channel ranges have no single data scale.
+        view = arranged_view(arranged, look, None, "", self.note, bands=self.bands)
+        view.title = self.title(t).replace("\n", "  ")
+        return view
 
     def __len__(self) -> int:
         return len(self.series.labels)
@@ -241,10 +248,11 @@ class TimeScene:
 
     def show(self, t: int) -> None:
         """Put frame ``t``'s values and title into the scene."""
+        plotter = self.plotter
+        assert self.grid is not None
         self.grid.point_data["activation"] = self.arranged(t).volume.ravel()
         self.grid.Modified()
-        self.plotter.add_text(self.title(t), font_size=10, color="white", name="title")
-        panel(self.plotter).title = self.title(t).replace("\n", "  ")
+        plotter.add_text(self.title(t), font_size=10, color="white", name="title")
 
     def frames(self, indices: Sequence[int] | None = None) -> Iterator[np.ndarray]:
         """Yield each frame as an image (H, W, 3) uint8 with even sides."""
@@ -254,7 +262,8 @@ class TimeScene:
             yield image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2]
 
     def close(self) -> None:
-        self.plotter.close()
+        if self._plotter is not None:
+            self._plotter.close()
 
 
 def contact_sheet(frames: Sequence[np.ndarray], columns: int | None = None) -> np.ndarray:

@@ -25,21 +25,20 @@ from typing import Any, Protocol
 import numpy as np
 import pyvista as pv
 
+from volviz.render.annotate import map_camera
+from volviz.render.model import View
 from volviz.render.ordered import Arranged, ChannelOrder, arrange
 from volviz.render.transfer import opacity_curve
 from volviz.render.volume import (
     Style,
-    add_volume,
     apply_sampling,
+    arranged_view,
     interactive_sampling,
-    label_axes,
-    map_camera,
     new_plotter,
     set_opacity,
     still_sampling,
-    to_image_data,
 )
-from volviz.store.views import auto_spacing, normalize
+from volviz.store.views import normalize
 
 KEYS = {
     "Right": "next image",
@@ -264,12 +263,13 @@ def describe_pick(info: dict[str, Any] | None) -> str:
     )
 
 
-def display_grid(state: ViewerState) -> pv.ImageData:
-    """The displayed volume as ImageData (array ``activation``)."""
+def scene_view(state: ViewerState) -> View:
+    """What the window shows of ``state``, in the scene model every backend draws: the
+    volume with the sliders' opacity curve, the status line as title, the scaling as note."""
     assert state.arranged is not None
-    volume = state.arranged.volume
-    spacing = state.style.spacing or auto_spacing(volume.shape)
-    return to_image_data(volume, spacing, "activation")
+    view = arranged_view(state.arranged, state.style, None, status(state), state.label)
+    view.volumes[0] = dataclasses.replace(view.volumes[0], opacity=current_curve(state))
+    return view
 
 
 def slice_plane(
@@ -306,18 +306,10 @@ def build_viewer(
     parts: dict[str, Any] = {}
 
     def draw() -> None:
-        grid = display_grid(state)
-        parts["grid"] = grid
-        parts["volume"] = add_volume(plotter, grid, style, name="volume")
-        set_opacity(parts["volume"], current_curve(state))
-        assert state.arranged is not None
-        label_axes(
-            plotter, grid, state.arranged.volume.shape, channel_title=state.arranged.axis_title
-        )
-        plotter.add_text(status(state), font_size=9, color="white", name="status")
-        plotter.add_text(
-            state.label, position="lower_left", font_size=8, color="white", name="note"
-        )
+        from volviz.render.draw import draw_view
+
+        (parts["volume"],) = draw_view(plotter, scene_view(state), style, names=True, camera=False)
+        parts["grid"] = parts["volume"].mapper.dataset
         plotter.title = window_title(state, title)
         if plotter.render_window is not None:
             plotter.render_window.SetWindowName(plotter.title)

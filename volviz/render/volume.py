@@ -22,13 +22,15 @@ from exporters import atomic_file
 from exporters.frame import volume_from_values, vtk_geometry, vtk_values
 from volviz.errors import VolvizError
 from volviz.render import guard_triton
-from volviz.render.annotate import (
-    BACKGROUND,
-    add_titles,
-    bar_labels,
-    label_axes,
-    map_camera,
-    scalar_bar_args,
+from volviz.render.annotate import BACKGROUND, bar_args
+from volviz.render.model import (
+    Bar,
+    MeshLayer,
+    Style,
+    View,
+    VolumeLayer,
+    axes_of,
+    display_bar,
 )
 from volviz.render.ordered import Arranged, ChannelOrder, arrange, band_meshes
 from volviz.render.transfer import RAMP, opacity_curve
@@ -39,24 +41,9 @@ from volviz.store.views import (  # display scaling and box shape: numpy, shared
 )
 
 DEFAULT_OPACITY = RAMP
-DEFAULT_CMAP = "inferno"
 # Samples along the box diagonal: still frames never take more, interactive frames about this.
 MAX_STILL_SAMPLES = 1000
 INTERACTIVE_SAMPLES = 200
-
-
-@dataclass(frozen=True)
-class Style:
-    """How every scene looks: display scaling, colours, opacity, box shape, window."""
-
-    normalization: str = "percentile"
-    cmap: str = DEFAULT_CMAP
-    preset: str = "ramp"
-    opacity_scale: float = 1.0
-    spacing: tuple[float, float, float] | None = None
-    window_size: tuple[int, int] = (800, 600)
-    off_screen: bool = True
-    quantity: str = "activation"  # what the values are: the colour bar's title
 
 
 @dataclass(frozen=True)
@@ -152,26 +139,12 @@ def add_volume(
     style: Style,
     *,
     scalars: str = "activation",
-    bar_title: str | None = "activation",
+    bar: Bar | None = None,
     floor: float = 0.0,
     name: str | None = None,
-    limits: tuple[float, float] | None = None,
-    bar_below: bool = False,
 ) -> pv.Volume:
-    """Add ``grid`` (display values 0..1) as a ray-cast volume with locked sampling.
-
-    ``limits`` is the data range that display 0..1 stands for: the bar is labelled with data
-    values (without it, e.g. per-channel scaling, the bar says "display 0..1").
-    """
-    bar = bar_title is not None
-    if bar and limits is None:
-        bar_title = f"{bar_title} (display 0..1)"
-    # What the HTML page needs to reduce and label this volume as the PNG does.
-    grid.field_data["display_signed"] = np.array([style.normalization == "symmetric"])
-    if limits is not None:
-        grid.field_data["display_limits"] = np.array(limits, dtype=np.float64)
-    if bar:
-        grid.field_data["bar_title"] = np.array([bar_title])
+    """Add ``grid`` (display values 0..1) as a ray-cast volume with locked sampling, coloured
+    by ``style.cmap``, opacity by ``style.preset`` and a colour ``bar`` (none: no bar)."""
     actor = plotter.add_volume(
         grid,
         scalars=scalars,
@@ -180,10 +153,8 @@ def add_volume(
         clim=(0.0, 1.0),
         # The GPU ray caster directly: `smart` re-picks its own sampling and ignores ours.
         mapper="gpu",
-        show_scalar_bar=bar,
-        scalar_bar_args=scalar_bar_args(bar_title or "", limits, below=bar_below) if bar else None,
-        annotations=bar_labels(limits) if bar and limits is not None else None,
         name=name,
+        **bar_args(bar),
     )
     # The bar shows colours only; opacity lives in the volume property.
     actor.mapper.lookup_table.apply_opacity(1.0)
@@ -212,7 +183,30 @@ def volume_plotter(
     plotter: pv.Plotter | None = None,
     **overrides: Any,
 ) -> pv.Plotter:
-    """A Plotter showing ``volume`` as a volume rendering with labelled axes.
+    """A Plotter showing :func:`volume_view` (same parameters).
+
+    ``plotter``: an empty Plotter of ``style``'s window size to draw into (reused GL
+    context, see :mod:`volviz.render.still`); default: a new one.
+    """
+    from volviz.render.draw import draw
+    from volviz.render.model import Scene
+
+    style = dataclasses.replace(style or Style(), **_style_overrides(overrides))
+    view = volume_view(volume, title=title, style=style, order=order, gap=gap, bands=bands)
+    return draw(Scene([view]), style, plotter=plotter)
+
+
+def volume_view(
+    volume: np.ndarray,
+    *,
+    title: str = "",
+    style: Style | None = None,
+    order: ChannelOrder | None = None,
+    gap: int = 0,
+    bands: bool = False,
+    **overrides: Any,
+) -> View:
+    """The volume rendering of ``volume`` with labelled axes, as a scene panel.
 
     Parameters
     ----------
@@ -229,43 +223,75 @@ def volume_plotter(
         Empty slices between clusters of ``order``.
     bands : bool
         Coloured bands beside the volume, one colour per cluster of ``order``.
-    plotter : Plotter, optional
-        An empty Plotter of ``style``'s window size to draw into (reused GL context, see
-        :mod:`volviz.render.still`); default: a new one.
     """
     style = dataclasses.replace(style or Style(), **_style_overrides(overrides))
     limits = display_range([volume], style.normalization)
     shown, label = normalize(volume, style.normalization, limits=limits)
-    fill = 0.5 if style.normalization == "symmetric" else 0.0
-    arranged = arrange(shown, order, gap=gap, fill=fill)
-    spacing = style.spacing or auto_spacing(arranged.volume.shape)
-    grid = to_image_data(arranged.volume, spacing, name="activation")
-    plotter = new_plotter(style) if plotter is None else plotter
-    add_volume(plotter, grid, style, bar_title=style.quantity, limits=limits)
-    return finish_scene(plotter, arranged, grid, title, f"display: {label}", bands=bands)
+    arranged = arrange(shown, order, gap=gap, fill=signed_fill(style))
+    return arranged_view(arranged, style, limits, title, f"display: {label}", bands=bands)
 
 
-def finish_scene(
-    plotter: pv.Plotter,
+def signed_fill(style: Style) -> float:
+    """The transparent display value of gap slices and missing values: 0.5 (data 0) for
+    symmetric scaling, else 0."""
+    return 0.5 if style.normalization == "symmetric" else 0.0
+
+
+def volume_layer(
+    display: np.ndarray,
+    style: Style,
+    spacing: tuple[float, float, float],
+    bar: Bar | None,
+    *,
+    origin: tuple[float, float, float] = (0.0, 0.0, 0.0),
+) -> VolumeLayer:
+    """Display values 0..1 (D, H, W) drawn with ``style``'s colours and opacity."""
+    return VolumeLayer(
+        display=display,
+        spacing=spacing,
+        cmap=style.cmap,
+        opacity=opacity_curve(style.preset, scale=style.opacity_scale),
+        origin=origin,
+        signed=style.normalization == "symmetric",
+        bar=bar,
+    )
+
+
+def arranged_view(
     arranged: Arranged,
-    grid: pv.ImageData,
+    style: Style,
+    limits: tuple[float, float] | None,
     title: str,
     note: str,
     *,
+    bands: bool = False,
+    bar_below: bool = False,
+) -> View:
+    """A panel of the display volume ``arranged`` (data range ``limits`` shown as 0..1)."""
+    spacing = style.spacing or auto_spacing(arranged.volume.shape)
+    bar = display_bar(style.quantity, limits, below=bar_below)
+    layer = volume_layer(arranged.volume, style, spacing, bar)
+    grid = to_image_data(arranged.volume, spacing, name="activation")
+    return finish_view(View(title, note, volumes=[layer]), arranged, grid, bands=bands)
+
+
+def finish_view(
+    view: View,
+    arranged: Arranged,
+    grid: pv.ImageData,
+    *,
     bands: bool,
-    view: str = "3d",
     outline: bool = False,
-) -> pv.Plotter:
-    """Cluster bands, box outline, labelled axes, titles and the camera of a scene."""
+) -> View:
+    """Add cluster bands, the box outline and the labelled axes of ``grid`` to ``view``."""
     if bands and len(arranged.clusters) > 1:
         for mesh, colour in band_meshes(arranged, grid):
-            plotter.add_mesh(mesh, color=colour, lighting=False)
+            view.meshes.append(MeshLayer(mesh, color=colour, lighting=False))
     if outline:
-        plotter.add_mesh(grid.outline(), color="#8a8f99", line_width=1)
-    label_axes(plotter, grid, arranged.volume.shape, channel_title=arranged.axis_title)
-    add_titles(plotter, title, note)
-    map_camera(plotter, view)
-    return plotter
+        view.meshes.append(MeshLayer(grid.outline(), color="#8a8f99", line_width=1))
+    view.axes = axes_of(grid, arranged.volume.shape)
+    view.axis_titles = ("column", "row", arranged.axis_title)
+    return view
 
 
 def _style_overrides(overrides: dict[str, Any]) -> dict[str, Any]:

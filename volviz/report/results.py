@@ -183,10 +183,10 @@ def _model_view(store: Any, row: int, size: tuple[int, ...]) -> np.ndarray | Non
 def interactive_page(volume: np.ndarray, folder: Path, layer: str) -> str:
     """An offline plotly page of one volume; returns its file name."""
     from volviz.render.html import write_html
-    from volviz.render.volume import volume_plotter
+    from volviz.render.volume import volume_view
 
     name = f"{_slug(layer)}_3d.html"
-    write_html(volume_plotter(volume, title=layer), folder / name)
+    write_html(volume_view(volume, title=layer), folder / name)
     return name
 
 
