@@ -18,7 +18,7 @@ from volviz.errors import VolvizError
 from volviz.render import timeline as tl
 from volviz.render import viewer
 from volviz.render.animate import write_time_animation
-from volviz.render.html import time_figure, write_time_html
+from volviz.render.time_html import time_figure, write_time_html
 from volviz.render.volume import Style
 from volviz.store import Store
 from volviz.store.timeline import Timeline

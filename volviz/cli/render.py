@@ -148,7 +148,7 @@ def _render_time(
     ctx: click.Context, file: str | None, target: Path, opts: dict[str, Any], style: Any
 ) -> None:
     """``--time``: the chosen layer's series over recorded steps, in one stable order."""
-    from volviz.render import animate, html, timeline
+    from volviz.render import animate, time_html, timeline
     from volviz.render.load import read_ordering
     from volviz.render.ordered import ChannelOrder
     from volviz.store import Store
@@ -184,7 +184,7 @@ def _render_time(
     if suffix == ".png":
         timeline.write_sheet(scene, target, columns=opts["columns"])
     elif suffix == ".html":
-        html.write_time_html(scene, target)
+        time_html.write_time_html(scene, target)
     else:
         fps = opts["fps"] if _given(ctx, "fps") else 4  # a few records: slower than orbits
         animate.write_time_animation(scene, target, fps=fps)

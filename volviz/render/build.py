@@ -20,7 +20,7 @@ import numpy as np
 import pyvista as pv
 
 from volviz.errors import MISSING, InputError
-from volviz.render.model import Scene, Style
+from volviz.render.model import Scene, Style, View
 from volviz.render.ordered import ChannelOrder
 
 SCENES = ("volume", "threshold", "isosurface", "slices", "channel", "stack", "compare")
@@ -149,14 +149,17 @@ def build(
     from volviz.render.stack import stack_plotter
 
     if spec.scene == "stack":  # with the stand-in volume drawn while the camera moves
-        return stack_plotter(
-            stack or [],
-            title=stack_title,
-            style=style,
-            columns=spec.columns,
-            channel_scale=spec.channel_scale,
-        )
+        return stack_plotter(stack or [], **_stack_options(spec, style, stack_title))
     return draw(describe(spec, style, panels), style)
+
+
+def _stack_options(spec: SceneSpec, style: Style, stack_title: str) -> dict[str, Any]:
+    return {
+        "title": stack_title,
+        "style": style,
+        "columns": spec.columns,
+        "channel_scale": spec.channel_scale,
+    }
 
 
 def describe(
@@ -168,23 +171,12 @@ def describe(
     stack_title: str = "",
 ) -> Scene:
     """The scene of ``spec.scene`` over already loaded ``panels`` (``stack``: layers)."""
-    from volviz.render import compare, scenes, volume
-    from volviz.render import stack as stacks
+    from volviz.render import compare
+    from volviz.render.stack import stack_view
 
-    scene = spec.scene
-    if scene == "stack":
-        return Scene(
-            [
-                stacks.stack_view(
-                    stack or [],
-                    title=stack_title,
-                    style=style,
-                    columns=spec.columns,
-                    channel_scale=spec.channel_scale,
-                )
-            ]
-        )
-    if scene == "compare":
+    if spec.scene == "stack":
+        return Scene([stack_view(stack or [], **_stack_options(spec, style, stack_title))])
+    if spec.scene == "compare":
         return compare.compare_scene(
             [p.volume for p in panels],
             [p.title for p in panels],
@@ -194,14 +186,21 @@ def describe(
         )
     if len(panels) != 1:
         msg = f"shows one volume, not {len(panels)}; use {{scene}} for more"
-        raise InputError(msg, param="scene", value=scene, refs={"scene": "compare"})
-    one = panels[0]
+        raise InputError(msg, param="scene", value=spec.scene, refs={"scene": "compare"})
+    return Scene([_one_view(spec, style, panels[0])])
+
+
+def _one_view(spec: SceneSpec, style: Style, one: Panel) -> View:
+    """The panel of a one-volume scene (volume, threshold, isosurface, slices, channel)."""
+    from volviz.render import scenes, volume
+
+    scene = spec.scene
     common: dict[str, Any] = {"title": one.title, "style": style, "order": one.order}
     ordered: dict[str, Any] = {"gap": spec.gap, "bands": spec.bands}
     if scene == "volume":
-        view = volume.volume_view(one.volume, **common, **ordered)
-    elif scene in ("threshold", "isosurface"):
-        view = scenes.threshold_view(
+        return volume.volume_view(one.volume, **common, **ordered)
+    if scene in ("threshold", "isosurface"):
+        return scenes.threshold_view(
             one.volume,
             level=spec.level,
             percentile=spec.percentile,
@@ -209,12 +208,10 @@ def describe(
             **common,
             **ordered,
         )
-    elif scene == "slices":
+    if scene == "slices":
         planes: dict[str, Any] = {"channel": spec.channel, "row": spec.row, "column": spec.column}
-        view = scenes.slices_view(one.volume, **planes, **common, **ordered)
-    elif spec.channel is None:
+        return scenes.slices_view(one.volume, **planes, **common, **ordered)
+    if spec.channel is None:
         msg = "needs {channel} (an original channel index)"
         raise InputError(msg, param="scene", value=scene, refs={"channel": MISSING})
-    else:
-        view = scenes.channel_view(one.volume, spec.channel, **common)
-    return Scene([view])
+    return scenes.channel_view(one.volume, spec.channel, **common)

@@ -15,7 +15,7 @@ import numpy as np
 import pyvista as pv
 
 from volviz.errors import VolvizError
-from volviz.render.model import Scene
+from volviz.render.model import Scene, View
 from volviz.render.ordered import ChannelOrder, arrange
 from volviz.render.volume import Style, arranged_view, signed_fill
 from volviz.store.views import display_range, normalize
@@ -91,6 +91,15 @@ def compare_scene(
         panels.append(
             (difference_volume(volumes[0], volumes[1]), "difference a - b", None, diff_style)
         )
+    return Scene(_views(panels, style, limits), caption=title)
+
+
+def _views(
+    panels: Sequence[tuple[np.ndarray, str, ChannelOrder | None, Style]],
+    style: Style,
+    limits: tuple[float, float] | None,
+) -> list[View]:
+    """One panel per (volume, title, order, look); ``limits``: the shared display range."""
     views = []
     for i, (volume, name, order, look) in enumerate(panels):
         lims = limits if look is style else None
@@ -104,4 +113,4 @@ def compare_scene(
         if look is style and limits is not None and i > 0:
             view.volumes[0] = dataclasses.replace(view.volumes[0], bar=None)
         views.append(view)
-    return Scene(views, caption=title)
+    return views

@@ -5,9 +5,8 @@ plotly's ``go.Volume`` draws a real volume in the browser. ``scene_figure`` draw
 :class:`~volviz.render.model.Scene` the PyVista backend (:mod:`volviz.render.draw`) draws
 into the PNG, with no VTK Plotter: volume layers become ``go.Volume`` (same display values,
 colour map and opacity curve), meshes ``go.Mesh3d``, lines ``go.Scatter3d``; panels get
-linked cameras. plotly.js is embedded: no network needed. A training run (``TimeScene``)
-becomes a page with one frame per record, a step slider and play / pause buttons
-(``write_time_html``).
+linked cameras. plotly.js is embedded: no network needed. A training run's page (one frame
+per record, a step slider) is :mod:`volviz.render.time_html`.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyvista as pv
@@ -34,11 +33,7 @@ from volviz.render.model import (
 )
 from volviz.render.volume import to_image_data
 
-if TYPE_CHECKING:
-    from volviz.render.timeline import TimeScene
-
 HTML_MAX_POINTS = 400_000  # volume samples over all panels; more are max-pooled
-HTML_TIME_MAX_POINTS = 4_000_000  # over all frames of a time page (about 5 MB of text)
 VOLUME_SURFACES = 17
 LINK_CAMERAS_JS = """
 var gd = document.getElementById('{plot_id}');
@@ -118,7 +113,7 @@ def _bar_under(domain: Sequence[float]) -> dict[str, Any]:
     }
 
 
-def _pooled(layer: VolumeLayer, f: int) -> tuple[np.ndarray, np.ndarray]:
+def pooled(layer: VolumeLayer, f: int) -> tuple[np.ndarray, np.ndarray]:
     """World points (n, 3) and display values as bytes (n,) of ``layer`` pooled by up to
     ``f`` per axis (signed layers keep the value farthest from 0.5, i.e. both signs)."""
     values = layer.display
@@ -136,7 +131,7 @@ def _pooled(layer: VolumeLayer, f: int) -> tuple[np.ndarray, np.ndarray]:
 def _volume_trace(layer: VolumeLayer, f: int, domain: Sequence[float]) -> Any:
     import plotly.graph_objects as go
 
-    pts, value = _pooled(layer, f)
+    pts, value = pooled(layer, f)
     xs = np.linspace(0.0, 1.0, 11)
     curve = np.interp(xs, np.linspace(0.0, 1.0, layer.opacity.size), layer.opacity)
     top = max(float(curve.max()), 1e-6)
@@ -278,7 +273,7 @@ def _wrap(title: str) -> str:
     return f"{head}<br>{tail}" if sep else title
 
 
-def _budget(shapes: Sequence[tuple[int, ...]], max_points: int) -> int:
+def pool_factor(shapes: Sequence[tuple[int, ...]], max_points: int) -> int:
     """The smallest pooling factor that keeps all volumes of ``shapes`` under ``max_points``."""
     total, f = sum(math.prod(s) for s in shapes), 1
     while total > max_points and f < 64:
@@ -324,7 +319,7 @@ def scene_figure(scene: Scene | View, *, max_points: int = HTML_MAX_POINTS) -> A
     )
     for annotation in fig.layout.annotations:
         annotation.font = {"size": 12}
-    f = _budget([layer.display.shape for v in views for layer in v.volumes], max_points)
+    f = pool_factor([layer.display.shape for v in views for layer in v.volumes], max_points)
     for i, view in enumerate(views):
         _add_view(fig, view, i, f, zoom=1.0 if n == 1 else 1.35)
     notes = [v.note for v in views if v.note]
@@ -360,10 +355,10 @@ def write_html(
     scene: Scene | View, path: str | os.PathLike[str], *, max_points: int = HTML_MAX_POINTS
 ) -> Path:
     """Write ``scene`` as one offline HTML page (plotly.js inside)."""
-    return _save(scene_figure(scene, max_points=max_points), path, post_script=LINK_CAMERAS_JS)
+    return save_page(scene_figure(scene, max_points=max_points), path, post_script=LINK_CAMERAS_JS)
 
 
-def _save(fig: Any, path: str | os.PathLike[str], **options: Any) -> Path:
+def save_page(fig: Any, path: str | os.PathLike[str], **options: Any) -> Path:
     """Write ``fig`` with plotly.js embedded, under a temporary name renamed when complete."""
     from exporters import atomic_file
 
@@ -378,98 +373,3 @@ def _save(fig: Any, path: str | os.PathLike[str], **options: Any) -> Path:
             **options,
         )
     return target
-
-
-def time_figure(scene: TimeScene, *, indices: Sequence[int] | None = None) -> Any:
-    """A plotly figure of a ``TimeScene`` with one animation frame per record and a slider.
-
-    Every frame holds only the volume's values (bytes, on the first frame's points); the
-    title follows the slider. Volumes are max-pooled so that all frames together stay under
-    ``HTML_TIME_MAX_POINTS`` samples (and each under ``HTML_MAX_POINTS``).
-    """
-    import plotly.graph_objects as go
-
-    picks = list(range(len(scene))) if indices is None else [int(t) for t in indices]
-    budget = max(min(HTML_MAX_POINTS, HTML_TIME_MAX_POINTS // max(len(picks), 1)), 1000)
-    # The page opens on the newest record (the trained state); play runs from the first.
-    last = scene.view(picks[-1])
-    layer = last.volumes[0]
-    f = _budget([layer.display.shape], budget)
-    values = [
-        _pooled(dataclasses.replace(layer, display=scene.arranged(t).volume), f)[1] for t in picks
-    ]
-    fig = scene_figure(last, max_points=budget)
-    trace = next(i for i, d in enumerate(fig.data) if d.type == "volume")
-    titles = [scene.title(t).replace("\n", "<br>") for t in picks]
-    fig.frames = [
-        go.Frame(
-            name=str(k), data=[go.Volume(value=v)], traces=[trace], layout={"title": {"text": s}}
-        )
-        for k, (v, s) in enumerate(zip(values, titles, strict=True))
-    ]
-    labels = [str(int(scene.series.steps[t])) for t in picks]
-    fig.update_layout(
-        title={"text": titles[-1]},
-        margin={"t": 60, "b": 10},
-        sliders=[_slider(labels)],
-        updatemenus=[_play_buttons()],
-    )
-    fig.update_scenes(domain={"y": [0.16, 1.0]})  # room for the slider below the scene
-    return fig
-
-
-def _animate_args(names: list[Any] | None, duration: int) -> list[Any]:
-    return [
-        names,
-        {
-            "mode": "immediate",
-            "frame": {"duration": duration, "redraw": True},
-            "transition": {"duration": 0},
-        },
-    ]
-
-
-def _slider(labels: list[str]) -> dict[str, Any]:
-    return {
-        "active": len(labels) - 1,
-        "currentvalue": {"prefix": "step ", "font": {"color": "white"}},
-        "pad": {"t": 10, "b": 10},
-        "x": 0.12,
-        "len": 0.86,
-        "y": 0.04,
-        "yanchor": "bottom",
-        "font": {"color": "white"},
-        "steps": [
-            {"method": "animate", "label": lab, "args": _animate_args([str(k)], 0)}
-            for k, lab in enumerate(labels)
-        ],
-    }
-
-
-def _play_buttons() -> dict[str, Any]:
-    return {
-        "type": "buttons",
-        "showactive": False,
-        "direction": "left",
-        "x": 0.0,
-        "y": 0.04,
-        "xanchor": "left",
-        "yanchor": "bottom",
-        "pad": {"t": 10, "b": 10},
-        "bgcolor": "#3a3f49",
-        "font": {"color": "white"},
-        "buttons": [
-            {"label": "play", "method": "animate", "args": _animate_args(None, 500)},
-            {"label": "pause", "method": "animate", "args": _animate_args([None], 0)},
-        ],
-    }
-
-
-def write_time_html(
-    scene: TimeScene, path: str | os.PathLike[str], *, indices: Sequence[int] | None = None
-) -> Path:
-    """Write ``time_figure(scene)`` as one offline HTML page (plotly.js inside), then close."""
-    try:
-        return _save(time_figure(scene, indices=indices), path, auto_play=False)
-    finally:
-        scene.close()

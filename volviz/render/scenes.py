@@ -83,34 +83,44 @@ def threshold_view(
     cut, how = threshold_level(volume, level=level, percentile=percentile)
     arranged, raw, grid, label, limits = _prepare(volume, style, order, gap)
     view = View(title)
-    if smooth:
-        points = grid.cell_data_to_point_data()
-        surface = points.contour([cut], scalars="raw")
-        kind = "isosurface"
-        if surface.n_points:
-            surface["position"] = (surface.points[:, 2] - grid.origin[2]) / grid.spacing[2] - 0.5
-            bar = Bar(arranged.axis_title.split(" ")[0])
-            clim = (0.0, float(arranged.volume.shape[0] - 1))
-            view.meshes.append(
-                MeshLayer(
-                    surface,
-                    scalars="position",
-                    cmap="viridis",
-                    clim=clim,
-                    bar=bar,
-                    smooth_shading=True,
-                )
-            )
-    else:
-        kind = "voxels"
-        solid = grid.threshold(value=cut, scalars="raw", preference="cell")
-        if solid.n_cells:
-            surface = solid.extract_surface(algorithm="dataset_surface")
-            bar = display_bar(style.quantity, limits)
-            view.meshes.append(MeshLayer(surface, scalars="activation", cmap=style.cmap, bar=bar))
+    mesh = _threshold_mesh(grid, arranged, cut, smooth=smooth, style=style, limits=limits)
+    view.meshes.extend([mesh] if mesh is not None else [])
+    kind = "isosurface" if smooth else "voxels"
     count = int(np.count_nonzero(raw >= cut))
     view.note = f"{kind} >= {how}: {count} of {volume.size} voxels; colour: {label}"
     return finish_view(view, arranged, grid, bands=bands, outline=True)
+
+
+def _threshold_mesh(
+    grid: pv.ImageData,
+    arranged: Arranged,
+    cut: float,
+    *,
+    smooth: bool,
+    style: Style,
+    limits: tuple[float, float] | None,
+) -> MeshLayer | None:
+    """Voxel boxes at or above raw ``cut`` coloured by display value, or (``smooth``) the
+    isosurface at ``cut`` coloured by channel position; ``None`` when nothing reaches it."""
+    if not smooth:
+        solid = grid.threshold(value=cut, scalars="raw", preference="cell")
+        if not solid.n_cells:
+            return None
+        surface = solid.extract_surface(algorithm="dataset_surface")
+        bar = display_bar(style.quantity, limits)
+        return MeshLayer(surface, scalars="activation", cmap=style.cmap, bar=bar)
+    surface = grid.cell_data_to_point_data().contour([cut], scalars="raw")
+    if not surface.n_points:
+        return None
+    surface["position"] = (surface.points[:, 2] - grid.origin[2]) / grid.spacing[2] - 0.5
+    return MeshLayer(
+        surface,
+        scalars="position",
+        cmap="viridis",
+        clim=(0.0, float(arranged.volume.shape[0] - 1)),
+        bar=Bar(arranged.axis_title.split(" ")[0]),
+        smooth_shading=True,
+    )
 
 
 def slice_index(value: int | None, size: int, name: str) -> int:

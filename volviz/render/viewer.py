@@ -324,6 +324,20 @@ def build_viewer(
 
     draw()
     map_camera(plotter)
+    _wire_widgets(plotter, state, parts)
+    for key, delta in (("Right", 1), ("Left", -1)):
+        plotter.add_key_event(key, lambda d=delta: redraw(step_image(state, d)))
+    for key, delta in (("Up", 1), ("Down", -1)):
+        plotter.add_key_event(key, lambda d=delta: redraw(step_layer(state, d)))
+    plotter.add_key_event("o", lambda: redraw(toggle_order(state)))
+    if state.time is not None:
+        _wire_time(plotter, state, redraw, poll_ms)
+    _wire_picking_and_sampling(plotter, state, parts, say)
+    return plotter
+
+
+def _wire_widgets(plotter: pv.Plotter, state: ViewerState, parts: dict[str, Any]) -> None:
+    """Threshold and opacity sliders (the volume's opacity curve) and the slice-plane widget."""
     curve = lambda f: lambda v: set_opacity(parts["volume"], f(state, v))  # noqa: E731
     plotter.add_slider_widget(
         curve(set_threshold),
@@ -348,7 +362,7 @@ def build_viewer(
         plotter.add_mesh(
             slice_plane(parts["grid"], normal, origin),
             scalars="activation",
-            cmap=style.cmap,
+            cmap=state.style.cmap,
             clim=(0.0, 1.0),
             show_scalar_bar=False,
             name="slice",
@@ -356,15 +370,6 @@ def build_viewer(
         )
 
     plotter.add_plane_widget(on_plane, normal="z", color="white", outline_translation=False)
-    for key, delta in (("Right", 1), ("Left", -1)):
-        plotter.add_key_event(key, lambda d=delta: redraw(step_image(state, d)))
-    for key, delta in (("Up", 1), ("Down", -1)):
-        plotter.add_key_event(key, lambda d=delta: redraw(step_layer(state, d)))
-    plotter.add_key_event("o", lambda: redraw(toggle_order(state)))
-    if state.time is not None:
-        _wire_time(plotter, state, redraw, poll_ms)
-    _wire_picking_and_sampling(plotter, state, parts, say)
-    return plotter
 
 
 def _wire_time(
