@@ -17,7 +17,8 @@ from volviz.render import viewer
 from volviz.render.build import SceneSpec, describe, load_panels
 from volviz.render.html import scene_figure
 from volviz.render.model import camera_direction
-from volviz.render.volume import Style
+from volviz.render.volume import Style, volume_view
+from volviz.store.views import display_range
 
 SCENES = ("volume", "threshold", "isosurface", "slices", "channel", "stack", "compare")
 
@@ -170,5 +171,9 @@ def test_viewer_draws_the_scene_model() -> None:
     np.testing.assert_array_equal(layer.opacity, viewer.current_curve(state))
     np.testing.assert_array_equal(layer.display, state.arranged.volume)
     assert view.axis_titles == ("column", "row", "channel")
+    # the colour bar in data units, as `volviz render` draws this layer and image
+    lo, hi = display_range([volume], "percentile")
+    assert layer.bar is not None and layer.bar.limits == pytest.approx((lo, hi))
+    assert view.note == volume_view(volume).note
     direction, up, _ = camera_direction(view.camera)
     assert up == (0.0, 0.0, -1.0) and direction[2] > 0  # channel 0 on top

@@ -230,8 +230,9 @@ class TimeScene:
         """Frame ``t`` as a scene panel (the plotter shows it with the title as text)."""
         look = dataclasses.replace(self.style, quantity=self.series.quantity)
         arranged = self.arranged(t)
-        # One range over all frames; per-channel ranges have no single data scale.
-        view = arranged_view(arranged, look, None, "", self.note, bands=self.bands)
+        # One range over all frames, in data units; per-channel ranges have none.
+        limits = None if np.ndim(self.lo) else (float(self.lo), float(self.hi))
+        view = arranged_view(arranged, look, limits, "", self.note, bands=self.bands)
         view.title = self.title(t).replace("\n", "  ")
         return view
 

@@ -38,7 +38,7 @@ from volviz.render.volume import (
     set_opacity,
     still_sampling,
 )
-from volviz.store.views import normalize
+from volviz.store.views import display_range, normalize
 
 KEYS = {
     "Right": "next image",
@@ -108,7 +108,10 @@ def refresh(state: ViewerState) -> ViewerState:
         state.ordered = False
     if state.time is None:
         state.raw = state.load(state.layer, state.image_index)
-        shown, state.label = normalize(state.raw, state.style.normalization)
+        method = state.style.normalization
+        state.limits = display_range([state.raw], method)
+        shown, label = normalize(state.raw, method, limits=state.limits)
+        state.label = f"display: {label}"
     else:
         shown = _time_display(state, state.time)
     state.arranged = arrange(shown, state.order if state.ordered else None)
@@ -265,9 +268,16 @@ def describe_pick(info: dict[str, Any] | None) -> str:
 
 def scene_view(state: ViewerState) -> View:
     """What the window shows of ``state``, in the scene model every backend draws: the
-    volume with the sliders' opacity curve, the status line as title, the scaling as note."""
+    volume with the sliders' opacity curve, the status line as title, the scaling as note
+    and a colour bar in data units (as ``volviz render`` draws the same layer and image)."""
     assert state.arranged is not None
-    view = arranged_view(state.arranged, state.style, None, status(state), state.label)
+    # Per-channel scaling has no one data range: the bar then reads display 0..1.
+    limits = state.limits
+    if limits is not None and np.ndim(limits[0]) == 0:
+        limits = (float(limits[0]), float(limits[1]))
+    else:
+        limits = None
+    view = arranged_view(state.arranged, state.style, limits, status(state), state.label)
     view.volumes[0] = dataclasses.replace(view.volumes[0], opacity=current_curve(state))
     return view
 
