@@ -175,13 +175,9 @@ def set_opacity(actor: pv.Volume, curve: np.ndarray) -> None:
 def volume_plotter(
     volume: np.ndarray,
     *,
-    title: str = "",
     style: Style | None = None,
-    order: ChannelOrder | None = None,
-    gap: int = 0,
-    bands: bool = False,
     plotter: pv.Plotter | None = None,
-    **overrides: Any,
+    **options: Any,
 ) -> pv.Plotter:
     """A Plotter showing :func:`volume_view` (same parameters).
 
@@ -191,8 +187,10 @@ def volume_plotter(
     from volviz.render.draw import draw
     from volviz.render.model import Scene
 
-    style = dataclasses.replace(style or Style(), **_style_overrides(overrides))
-    view = volume_view(volume, title=title, style=style, order=order, gap=gap, bands=bands)
+    fields = {f.name for f in dataclasses.fields(Style)}
+    looks = {k: v for k, v in options.items() if k in fields}
+    style = dataclasses.replace(style or Style(), **_style_overrides(looks))
+    view = volume_view(volume, style=style, **{k: options[k] for k in options.keys() - fields})
     return draw(Scene([view]), style, plotter=plotter)
 
 
