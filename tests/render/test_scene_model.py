@@ -177,3 +177,40 @@ def test_viewer_draws_the_scene_model() -> None:
     assert view.note == volume_view(volume).note
     direction, up, _ = camera_direction(view.camera)
     assert up == (0.0, 0.0, -1.0) and direction[2] > 0  # channel 0 on top
+
+
+def test_view_window_and_render_describe_the_same_panel(exact_store) -> None:
+    from volviz.render.load import read_ordering
+    from volviz.store import Store
+
+    style = Style(normalization="minmax")
+    with Store(exact_store) as store:
+        spec = SceneSpec(layers=("conv1",), images=("b",), ordering="perm")
+        (rendered,) = describe(spec, style, load_panels(store, spec)).views
+        state = viewer.ViewerState(
+            layers=store.layers,
+            image_names=[row["name"] for row in store.inputs],
+            load=store.volume,
+            ordering_of=lambda layer: read_ordering(store, layer, "perm"),
+            image_index=1,
+            ordered=True,
+            style=style,
+        )
+        window = viewer.scene_view(viewer.refresh(state))
+    (a,), (b,) = rendered.volumes, window.volumes
+    np.testing.assert_array_equal(a.display, b.display)
+    assert (a.spacing, a.origin, a.cmap, a.signed, a.bar) == (
+        b.spacing,
+        b.origin,
+        b.cmap,
+        b.signed,
+        b.bar,
+    )
+    assert (rendered.axes, rendered.axis_titles, rendered.note, rendered.camera) == (
+        window.axes,
+        window.axis_titles,
+        window.note,
+        window.camera,
+    )
+    np.testing.assert_array_equal(a.opacity, b.opacity)  # sliders untouched
+    assert "ordered by perm" in window.title and "image 1 b" in window.title
