@@ -38,6 +38,26 @@ def test_fitted_attributes(method, make_volume):
     assert metrics["mst_bound"] <= metrics["path_length"] + 1e-9
 
 
+def test_metrics_are_computed_once_when_first_read(make_volume, monkeypatch):
+    import ordering._base as base
+    from ordering.metrics import order_metrics
+
+    calls = []
+    monkeypatch.setattr(base, "order_metrics", lambda *a: calls.append(a) or order_metrics(*a))
+    volume = make_volume(seed=2)
+    est = fit_order(volume, "best", n_kicks=5)
+    assert calls == []  # fitting alone never pays for the metrics
+    expected = order_metrics(ordering.distance_matrix(volume.reshape(len(volume), -1)), est.order_)
+    assert est.metrics_ == expected
+    assert est.metrics_ is est.metrics_ and len(calls) == 1
+    refit = est.fit(volume[::-1].copy())
+    assert refit.metrics_ != expected and len(calls) == 2  # a new fit, new metrics
+
+
+def test_metrics_of_an_unfitted_estimator_are_absent():
+    assert not hasattr(ordering.make_ordering("best"), "metrics_")
+
+
 @pytest.mark.parametrize("method", list(METHODS))
 def test_deterministic(method, make_volume):
     volume = make_volume(seed=3)

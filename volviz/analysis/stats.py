@@ -90,7 +90,9 @@ class _Moments:
         return mean, std, np.clip(corr, -1.0, 1.0)
 
 
-def layer_stats(dataset: Any, layer: str, *, top_k: int = 5, order: bool = True) -> LayerStats:
+def layer_stats(
+    dataset: Any, layer: str, *, top_k: int = 5, order: bool = True, n_kicks: int | None = None
+) -> LayerStats:
     """Statistics of an (N, C, H, W) array-like (an h5py dataset is read one image at a time).
 
     Parameters
@@ -101,6 +103,8 @@ def layer_stats(dataset: Any, layer: str, *, top_k: int = 5, order: bool = True)
         How many images to keep per channel (at most N).
     order : bool
         Order the correlation matrix by the ``best`` seriation (skipped for 1 channel).
+    n_kicks : int, optional
+        Kicks of that seriation (default: ``best``'s own, the full search).
     """
     if len(dataset.shape) != 4 or dataset.shape[0] == 0 or dataset.shape[1] == 0:
         msg = f"layer {layer!r} has shape {tuple(dataset.shape)}; need (N >= 1, C >= 1, H, W)"
@@ -124,7 +128,7 @@ def layer_stats(dataset: Any, layer: str, *, top_k: int = 5, order: bool = True)
     k = min(top_k, n)
     top = np.argsort(-peak, axis=0, kind="stable")[:k].T  # (C, k) image indices
     pos = np.take_along_axis(where.T, top, axis=1)
-    corr_order, metrics = _order_channels(corr) if order and c > 1 else (np.arange(c), {})
+    corr_order, metrics = _order_channels(corr, n_kicks) if order and c > 1 else (np.arange(c), {})
     return LayerStats(
         layer=layer,
         n_images=n,
@@ -143,11 +147,11 @@ def layer_stats(dataset: Any, layer: str, *, top_k: int = 5, order: bool = True)
     )
 
 
-def _order_channels(corr: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+def _order_channels(corr: np.ndarray, n_kicks: int | None) -> tuple[np.ndarray, dict[str, Any]]:
     """Best seriation of the channels, each described by its row of the correlation matrix."""
     import ordering
 
-    est = ordering.make_ordering("best").fit(corr.astype(np.float64))
+    est = ordering.make_ordering("best", n_kicks=n_kicks).fit(corr.astype(np.float64))
     metrics = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in est.metrics_.items()}
     return np.asarray(est.order_, dtype=np.int64), metrics
 

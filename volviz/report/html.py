@@ -250,8 +250,17 @@ def _stat_rows(stats: Any, store: Any, order_name: str) -> list[tuple[str, str]]
         ("always-on channels (> 0 everywhere)", _list(stats.always_on)),
         ("mean |correlation| between channels", f"{off:.3f}"),
         (f"strongest channel: {best}, top images", top),
-        ("ordering shown", order_name),
+        ("ordering shown", _order_note(store, stats.layer, order_name)),
     ]
+
+
+def _order_note(store: Any, layer: str, order_name: str) -> str:
+    """The ordering's name; for the report's own ``best`` fit, how far its search went."""
+    from volviz.report.layers import REPORT_KICKS
+
+    if order_name != "best" or store.orderings(layer):
+        return order_name
+    return f"best, {REPORT_KICKS} kicks (volviz order stores the full search)"
 
 
 def _list(values: np.ndarray, limit: int = 20) -> str:

@@ -2,9 +2,9 @@
 
 Workers come from a forkserver (spawn where there is none): never forked from a process
 that has loaded torch and its threads, and never importing torchvision after a VTK render
-(../DESIGN.md: that segfaults). The forkserver imports :mod:`volviz.report.layers` once, so
-each worker starts with numpy, matplotlib, VTK and the ordering code already loaded. With
-one job everything runs in the calling process, in submission order.
+(../DESIGN.md: that segfaults). The forkserver imports ``PRELOAD`` once, so each worker
+starts with numpy, matplotlib, VTK and the ordering code already loaded. With one job
+everything runs in the calling process, in submission order.
 """
 
 from __future__ import annotations
@@ -18,7 +18,16 @@ from typing import Any
 
 from volviz.errors import VolvizError
 
-PRELOAD = ["volviz.report.layers"]
+# What the workers use, imported once by the forkserver (not by the caller).
+PRELOAD = [
+    "volviz.report.layers",
+    "volviz.analysis.stats",
+    "volviz.render.still",
+    "volviz.report.plots",
+    "exporters.figures",
+    "exporters.volumes",
+    "ordering",
+]
 
 
 def default_jobs() -> int:
