@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -147,15 +148,33 @@ def test_a_worker_that_dies_is_one_error_line():
             outcome(pool.submit(os._exit, 3))
 
 
-@pytest.mark.parametrize(("load", "jobs"), [(0.0, 4), (0.4, 4), (1.6, 2), (3.5, 1), (12.0, 1)])
-def test_default_jobs_is_one_per_idle_core(monkeypatch, load, jobs):
+@pytest.mark.parametrize(("running", "jobs"), [(1, 4), (2, 3), (4, 1), (13, 1)])
+def test_default_jobs_is_one_per_idle_core(monkeypatch, running, jobs):
     import os
 
     from volviz.report import pool
 
+    # the running count of /proc/loadavg (this process included), changing between reads
+    reads = iter([running + 3, running, running, 0, running])
+    text = lambda: f"9.00 9.00 9.00 {next(reads)}/300 4321\n"  # noqa: E731
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
-    monkeypatch.setattr(os, "getloadavg", lambda: (load, 0.0, 0.0))
-    assert pool.default_jobs() == jobs
+    monkeypatch.setattr("builtins.open", lambda *a, **k: io.StringIO(text()))
+    monkeypatch.setattr(pool.time, "sleep", lambda s: None)
+    assert pool.default_jobs() == jobs  # the median read, not the lagging load average
+
+
+def test_default_jobs_falls_back_to_the_load_average(monkeypatch):
+    import os
+
+    from volviz.report import pool
+
+    def no_proc(*args, **kwargs):
+        raise FileNotFoundError("/proc/loadavg")
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr("builtins.open", no_proc)
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.6, 0.0, 0.0))
+    assert pool.default_jobs() == 2
 
 
 def test_one_job_runs_in_a_worker_unless_inline():

@@ -19,7 +19,7 @@ from volviz.cli.options import force_option, info_line, progress_bar
     type=click.IntRange(min=1),
     default=None,
     help="Worker processes for the layers' pictures and statistics  [default: one per idle "
-    "core: cores minus the load average, at least 1].",
+    "core: cores minus the other tasks running now, at least 1].",
 )
 @force_option
 @click.pass_context

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import statistics
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -31,19 +33,38 @@ PRELOAD = [
 
 
 def default_jobs() -> int:
-    """One worker per idle core: the cores this process may use minus the 1-minute load
-    average, at least 1. On a busy machine the workers' own start-up (imports, GL contexts,
-    about 20% more CPU in all) made the report slower than one process (measured at load 3-5
-    on 2 cores: 26-32 s with 2 workers, 24-25 s with 1)."""
+    """One worker per idle core: the cores this process may use minus the other tasks on a
+    CPU now (:func:`others_running`), at least 1.
+
+    On a busy machine the workers' own start-up (imports, GL contexts, about 20% more CPU in
+    all) made the report slower than one process (measured at load 3-5 on 2 cores: 26-32 s
+    with 2 workers, 24-25 s with 1). The count is taken now, not from the load average: that
+    average lags a minute behind, so a report started right after a capture or the demo took
+    the cores they had just left for busy and ran in one process.
+    """
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
         cores = os.cpu_count() or 1
+    return max(1, min(cores, cores - others_running()))
+
+
+def others_running(samples: int = 5, pause: float = 0.01) -> int:
+    """Tasks on a CPU now besides this one: the median of ``samples`` reads of the running
+    count in Linux's /proc/loadavg, ``pause`` seconds apart; elsewhere the 1-minute load
+    average, rounded."""
+    counts = []
     try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):  # Windows
-        busy = 0.0
-    return max(1, min(cores, round(cores - busy)))
+        for _ in range(samples):
+            with open("/proc/loadavg", encoding="ascii") as f:
+                counts.append(int(f.read().split()[3].split("/")[0]))
+            time.sleep(pause)
+    except (OSError, IndexError, ValueError):  # not Linux
+        try:
+            return round(os.getloadavg()[0])
+        except (AttributeError, OSError):  # Windows
+            return 0
+    return max(0, statistics.median_low(counts) - 1)
 
 
 class WorkPool:
