@@ -12,6 +12,11 @@
 ``bytes_per_image_by_layer_kind``
     Per codec and dtype: stored bytes per image, summed over full, depthwise and pointwise
     convolutions.
+``byte_plane_entropy_bound``
+    The most any codec that shuffles bytes into planes and codes each plane on its own (what
+    Blosc2's shuffle + LZ4/Zstd and gzip do at best) could gain on the raw store: 32 bits over
+    the summed order-0 entropies of the four byte planes of the float32 values, and of the
+    two planes of the same values as float16 (against float32 raw).
 ``startup_s``
     A fresh process capturing one image: interpreter + imports, model build, the capture.
 
@@ -65,6 +70,31 @@ def _sizes(path: Path, kinds: dict[str, str], n: int) -> dict[str, int]:
     return {k: round(v / n) for k, v in out.items()}
 
 
+def entropy_bound(path: Path, names: list[str]) -> dict[str, float]:
+    """``byte_plane_entropy_bound`` of the store at ``path`` (see the module docstring)."""
+    import h5py
+    import numpy as np
+
+    def plane_bits(values: np.ndarray) -> float:
+        planes = values.view(np.uint8).reshape(values.size, -1)
+        bits = 0.0
+        for k in range(planes.shape[1]):
+            p = np.bincount(planes[:, k], minlength=256) / values.size
+            p = p[p > 0]
+            bits -= float((p * np.log2(p)).sum())
+        return bits * values.size
+
+    total = {"float32": 0.0, "float16": 0.0}
+    count = 0
+    with h5py.File(path, "r") as f:
+        for name in names:
+            values = f[f"layers/{name}/activations"][:].ravel()
+            total["float32"] += plane_bits(values)
+            total["float16"] += plane_bits(values.astype(np.float16))
+            count += values.size
+    return {k: round(32 * count / v, 2) for k, v in total.items()}
+
+
 def compression(folder: Path) -> dict[str, Any]:
     """Every codec captured side by side with the raw capture (see the module docstring)."""
     import torch
@@ -99,6 +129,8 @@ def compression(folder: Path) -> dict[str, Any]:
             if round_ == 0:
                 files[label] = target.stat().st_size
                 sizes[label] = _sizes(target, kinds, IMAGES)
+                if label == "raw":
+                    bound = entropy_bound(target, names)
             target.unlink()
     writer.dataset_filters = with_checksum  # type: ignore[assignment]
     raw = times["raw"]
@@ -112,6 +144,7 @@ def compression(folder: Path) -> dict[str, Any]:
     }
     return {
         "compressed_capture_over_raw_capture": ratios,
+        "byte_plane_entropy_bound": bound,
         "checksum_capture_over_unchecksummed": round(raw / times["raw-no-checksum"], 3),
         "raw_capture_images_per_s": round(IMAGES / raw, 2),
         "raw_store_mb_per_image": round(files["raw"] / IMAGES / 2**20, 1),
