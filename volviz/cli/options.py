@@ -97,6 +97,19 @@ def layer_list(text: str) -> list[str]:
 DISPLAY_SCALINGS = ["percentile", "minmax", "channel", "symmetric"]
 
 
+def preset_option(default: str | None = "ramp", note: str = "") -> Callable[[F], F]:
+    """``--preset``: the opacity transfer function (``volviz.render.transfer.PRESETS``)."""
+    from volviz.render.transfer import PRESET_HELP, PRESETS
+
+    return click.option(
+        "--preset",
+        type=click.Choice(PRESETS),
+        default=default,
+        show_default=default is not None,
+        help=f"Opacity transfer function: {PRESET_HELP}.{note}",
+    )
+
+
 def display_scaling_option(fn: F) -> F:
     """``--normalize`` of the interactive viewers (window and served page)."""
     return click.option(

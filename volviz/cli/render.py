@@ -8,7 +8,13 @@ from typing import Any
 import click
 
 from volviz.cli.errors import api_names
-from volviz.cli.options import DISPLAY_SCALINGS, force_option, info_line, parse_size
+from volviz.cli.options import (
+    DISPLAY_SCALINGS,
+    force_option,
+    info_line,
+    parse_size,
+    preset_option,
+)
 from volviz.cli.verbose import detail, file_detail, stage
 
 SCENES = ("volume", "threshold", "isosurface", "slices", "channel", "stack", "compare")
@@ -34,12 +40,7 @@ OUT_SUFFIXES = (".png", ".gif", ".mp4", ".html")
     "symmetric for weights/gradients]",
 )
 @click.option("--cmap", default=None, help="Colour map. [default: inferno; coolwarm if symmetric]")
-@click.option(
-    "--preset",
-    type=click.Choice(["ramp", "linear", "sigmoid", "sparse", "diverging"]),
-    default=None,
-    help="Opacity transfer function. [default: ramp; diverging if symmetric]",
-)
+@preset_option(None, " [default: ramp; diverging if symmetric]")
 @click.option("--opacity-scale", type=float, default=1.0, show_default=True)
 @click.option("--spacing", default="auto", show_default=True, help="auto or DZ,DY,DX (box shape).")
 @click.option("--level", type=float, help="Threshold as a raw value (threshold/isosurface).")

@@ -9,7 +9,12 @@ from typing import Any
 
 import click
 
-from volviz.cli.options import display_scaling_option, follow_options, parse_size
+from volviz.cli.options import (
+    display_scaling_option,
+    follow_options,
+    parse_size,
+    preset_option,
+)
 
 NO_DISPLAY = (
     "no display ($DISPLAY is not set): use `volviz render FILE --layer NAME -o view.png` "
@@ -31,12 +36,7 @@ def has_display() -> bool:
 @click.option("--ordering", help="Stored ordering to toggle to with 'o' (default: the first).")
 @display_scaling_option
 @click.option("--cmap", default="inferno", show_default=True)
-@click.option(
-    "--preset",
-    type=click.Choice(["ramp", "linear", "sigmoid", "sparse", "diverging"]),
-    default="ramp",
-    show_default=True,
-)
+@preset_option()
 @click.option("--size", default="1000x750", show_default=True, help="Window WIDTHxHEIGHT.")
 @follow_options
 def view(

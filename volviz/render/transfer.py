@@ -13,7 +13,7 @@ from volviz.errors import VolvizError
 N_TABLE = 256
 PRESETS = ("ramp", "linear", "sigmoid", "sparse", "diverging")
 PRESET_HELP = (
-    "ramp: the lowest third transparent, then rising (default); linear: opacity = value; "
+    "ramp: the lowest third transparent, then rising; linear: opacity = value; "
     "sigmoid: a soft step at mid-range; sparse: only exact zeros hidden (ReLU maps); "
     "diverging: transparent at mid-range (zero of --normalize symmetric), opaque at both ends"
 )

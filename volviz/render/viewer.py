@@ -40,16 +40,6 @@ from volviz.render.volume import (
 )
 from volviz.store.views import display_range, normalize
 
-KEYS = {
-    "Right": "next image",
-    "Left": "previous image",
-    "Up": "next layer",
-    "Down": "previous layer",
-    "o": "toggle ordering",
-    "bracketright": "next step",
-    "bracketleft": "previous step",
-}
-
 
 class TimeSource(Protocol):
     """Records of a training run (``volviz.render.timeline.TimelineSource``)."""

@@ -33,14 +33,13 @@ from volviz.render.model import (
     display_bar,
 )
 from volviz.render.ordered import Arranged, ChannelOrder, arrange, band_meshes
-from volviz.render.transfer import RAMP, opacity_curve
+from volviz.render.transfer import opacity_curve
 from volviz.store.views import (  # display scaling and box shape: numpy, shared with exports
     auto_spacing,
     display_range,
     normalize,
 )
 
-DEFAULT_OPACITY = RAMP
 # Samples along the box diagonal: still frames never take more, interactive frames about this.
 MAX_STILL_SAMPLES = 1000
 INTERACTIVE_SAMPLES = 200
