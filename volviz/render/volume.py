@@ -167,8 +167,10 @@ def set_opacity(actor: pv.Volume, curve: np.ndarray) -> None:
     """Replace the volume's opacity transfer function by ``curve`` (n,) over display 0..1."""
     function = actor.prop.GetScalarOpacity()
     function.RemoveAllPoints()
-    for x, y in zip(np.linspace(0.0, 1.0, curve.size), curve, strict=True):
-        function.AddPoint(float(x), float(y))
+    # one call for all points (x1, y1, x2, y2, ...): 256 AddPoint calls cost 0.4 ms a volume,
+    # 20 ms for the served stack's 50 at each slider step
+    points = np.column_stack([np.linspace(0.0, 1.0, curve.size), curve]).astype(np.float64)
+    function.FillFromDataPointer(curve.size, points.ravel())
 
 
 def volume_plotter(
