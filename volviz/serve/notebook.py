@@ -5,11 +5,17 @@ task on the kernel's event loop (bound to 127.0.0.1) and the cell shows it in an
 same output carries a PNG of the first scene, which frontends without live HTML (and saved
 notebooks) show instead. Elsewhere (plain Python, no trame, ``png=True``) the result is the
 PNG alone (an ``IPython.display.Image`` when IPython is installed, else the PNG's bytes).
+
+On JupyterHub, Binder or any Jupyter reached through a proxy, the browser cannot reach the
+kernel's 127.0.0.1: the iframe then loads the page through jupyter-server-proxy, a path on the
+notebook's own origin (``{JUPYTERHUB_SERVICE_PREFIX}proxy/{port}/index.html``), as PyVista's
+trame plots do, from the same settings (see :func:`viewer_url`).
 """
 
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +30,7 @@ class Shown:
     png: bytes
     height: int = 640
     app: Any = field(default=None, repr=False)
+    proxied: bool = False
 
     def _repr_mimebundle_(self, **_: Any) -> dict[str, Any]:
         import base64
@@ -32,10 +39,17 @@ class Shown:
             f'<iframe src="{self.url}" style="width: 100%; height: {self.height}px; '
             'border: none;" title="volviz"></iframe>'
         )
+        if self.proxied:
+            where = "through jupyter-server-proxy on this notebook's server"
+        else:
+            where = (
+                "on the kernel's machine; on JupyterHub or Binder it is reached through "
+                "jupyter-server-proxy (PyVista's pv.global_theme.trame.server_proxy_* settings)"
+            )
         return {
             "text/html": frame,
             "image/png": base64.b64encode(self.png).decode(),
-            "text/plain": f"volviz viewer at {self.url}",
+            "text/plain": f"volviz viewer at {self.url} ({where})",
         }
 
 
@@ -135,7 +149,43 @@ def _start(session: Any, picture: bytes) -> Shown:
         disable_logging=True,
         timeout=0,
     )
-    return Shown(url=f"http://127.0.0.1:{port}/index.html", png=picture, app=app)
+    url, proxied = viewer_url(port)
+    if proxied:
+        _check_server_proxy(url)
+    return Shown(url=url, png=picture, app=app, proxied=proxied)
+
+
+def viewer_url(port: int) -> tuple[str, bool]:
+    """The iframe's address of a viewer listening on 127.0.0.1:``port``, and whether it is proxied.
+
+    PyVista's trame settings decide, so a Jupyter set up for PyVista's trame plots shows
+    volviz too: with ``pv.global_theme.trame.server_proxy_enabled`` (on under JupyterHub,
+    from ``JUPYTERHUB_SERVICE_PREFIX``, or when ``PYVISTA_TRAME_SERVER_PROXY_PREFIX`` is set)
+    the page is ``{server_proxy_prefix}{port}/index.html`` (e.g.
+    ``/user/ada/proxy/8123/index.html``: jupyter-server-proxy forwards it, websocket
+    included, to 127.0.0.1:8123 behind Jupyter's own login); otherwise
+    ``http://127.0.0.1:{port}/index.html``.
+    """
+    import pyvista as pv
+
+    trame = pv.global_theme.trame
+    if not trame.server_proxy_enabled:
+        return f"http://127.0.0.1:{port}/index.html", False
+    prefix = str(trame.server_proxy_prefix).rstrip("/")
+    return f"{prefix}/{port}/index.html", True
+
+
+def _check_server_proxy(url: str) -> None:
+    """Warn when jupyter-server-proxy is not importable (the kernel's environment may differ)."""
+    import importlib.util
+
+    if importlib.util.find_spec("jupyter_server_proxy") is None:
+        msg = (
+            f"volviz.show: the viewer is served through jupyter-server-proxy ({url}), which "
+            "this kernel cannot import; if the cell shows a 404, install it where Jupyter "
+            "Server runs (pip install jupyter-server-proxy) or call show(..., png=True)"
+        )
+        warnings.warn(msg, stacklevel=4)
 
 
 def _free_port() -> int:

@@ -61,16 +61,19 @@ def token_middleware(token: str) -> Any:
 
 
 def launcher_route(server: Any) -> None:
-    """Answer the trame client's session request (``POST /paraview/``) with our websocket.
+    """Answer the trame client's session request (``POST /paraview/``): no launcher here.
 
-    Without it the page first gets a 405 (a console error) and then falls back to the
-    same address.
+    The answer (JSON ``null``, no session) sends the client to its own default, the page's
+    address: ``ws(s)://`` + the page's host + the page's folder + ``ws``. That keeps a path
+    prefix a proxy adds (jupyter-server-proxy's ``/user/NAME/proxy/PORT/``, which the server
+    never sees), the scheme the browser used (``wss`` behind an HTTPS hub) and the letter case
+    (the client lowercases a ``sessionURL`` it is given). Without the route the page gets a
+    405 first (a console error) before the same fallback.
     """
     from aiohttp import web
 
     async def session(request: web.Request) -> web.Response:
-        scheme = "wss" if request.secure else "ws"
-        return web.json_response({"sessionURL": f"{scheme}://{request.host}/ws"})
+        return web.json_response(None)
 
     def bind(wslink_server: Any) -> None:
         wslink_server.app.router.add_post("/paraview/", session)
