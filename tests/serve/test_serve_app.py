@@ -57,6 +57,58 @@ def test_threshold_changes_opacity_in_place(app) -> None:  # type: ignore[no-unt
     assert np.abs(frame(app) - before).max() > 8
 
 
+def volumes(app) -> list:  # type: ignore[no-untyped-def]
+    import pyvista as pv
+
+    return [a for a in app.plotter.renderer.actors.values() if isinstance(a, pv.Volume)]
+
+
+def test_stack_shows_every_conv_layer(app) -> None:  # type: ignore[no-untyped-def]
+    rebuild(app, scene="stack")
+    shown = [a for a in volumes(app) if a.GetVisibility()]
+    # conv1 (5x7x9) and conv2 (8x6x10), not only the picked layer
+    assert sorted(a.mapper.GetInput().GetDimensions() for a in shown) == [(9, 7, 5), (10, 6, 8)]
+
+
+@pytest.mark.parametrize("scene", ["volume", "stack"])
+def test_slider_frame_is_fast_then_full_quality(app, scene: str) -> None:  # type: ignore[no-untyped-def]
+    """While a slider moves the page gets coarse frames (one ray per 3x3 pixels; the stack's
+    one-volume stand-in), and the full-quality scene once it rests for SETTLE_S."""
+    import asyncio
+
+    from volviz.serve.app import SETTLE_S
+
+    rebuild(app, scene=scene)
+    layers = [a for a in volumes(app) if a.GetVisibility()]
+    hidden = [a for a in volumes(app) if not a.GetVisibility()]  # the stack's stand-in
+
+    def look() -> tuple[list[float], list[bool], list[bool]]:
+        return (
+            [a.mapper.GetImageSampleDistance() for a in layers],
+            [bool(a.GetVisibility()) for a in layers],
+            [bool(a.GetVisibility()) for a in hidden],
+        )
+
+    still = look()
+    assert still[0] == [1.0] * len(layers)
+
+    async def drag() -> tuple:  # type: ignore[type-arg]
+        app._on_opacity(threshold=0.5, opacity=1.0)
+        app._on_opacity(threshold=0.6, opacity=1.0)  # the slider moves on
+        moving = look()
+        await asyncio.sleep(SETTLE_S + 0.2)
+        return moving, look()
+
+    moving, rested = asyncio.run(drag())
+    assert moving[0] == [3.0] * len(layers)
+    if scene == "stack":
+        assert moving[1:] == ([False] * len(layers), [True])
+    else:
+        assert hidden == []
+    assert rested == still
+    assert app.session.choices.threshold == 0.6
+
+
 def test_bad_choice_shows_on_the_page(app) -> None:  # type: ignore[no-untyped-def]
     rebuild(app, layer="conv2", ordering="perm")  # conv2 has no ordering 'perm'
     assert app.state.error == "" and app.state.ordering == ""

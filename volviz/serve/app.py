@@ -5,6 +5,10 @@ as the window and the PNGs, volumes included) and streamed to the page as images
 change builds a new Plotter with :func:`volviz.render.build.build` and swaps it into the
 view; the threshold and opacity sliders only change the volume's opacity curve.
 A left click picks the voxel under the mouse.
+
+As in the window, the camera's and the sliders' frames are drawn fast (coarse ray casting, the
+stack's one-volume stand-in) while they move, and a full-quality frame follows once they stop
+(the end of a drag; a slider left alone for ``SETTLE_S``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import numpy as np
 
 from volviz.render.transfer import PRESETS
 from volviz.render.viewer import describe_pick
+from volviz.serve.frames import prompt_delivery, running_loop, sampling
 from volviz.serve.session import PICKABLE, Session
 
 CMAPS = ("inferno", "viridis", "magma", "plasma", "cividis", "gray", "coolwarm", "RdBu_r")
@@ -37,6 +42,7 @@ REBUILD = (
     "compare_image",
     "step",
 )
+SETTLE_S = 0.25  # a slider left this long at one value gets the full-quality frame
 
 
 def png_data_url(image: np.ndarray, *, scale: int = 4) -> str:
@@ -68,20 +74,6 @@ def attach_interactor(plotter: Any) -> Any:
     return interactor
 
 
-def sampling(plotter: Any, moving: bool) -> None:
-    """Interactive (``moving``) or still sampling for every volume of ``plotter``."""
-    import pyvista as pv
-
-    from volviz.render.volume import apply_sampling, interactive_sampling, still_sampling
-
-    for renderer in plotter.renderers:
-        for actor in renderer.actors.values():
-            if isinstance(actor, pv.Volume):
-                grid = pv.wrap(actor.mapper.GetInput())
-                choose = interactive_sampling if moving else still_sampling
-                apply_sampling(actor, choose(grid))
-
-
 class App:
     """One trame server showing one Session (``server``: a trame server, not started)."""
 
@@ -93,9 +85,12 @@ class App:
         self.view: Any = None
         self._title = title
         self.follow_requested = session.follow
+        self.camera_moving = False
+        self._settle: Any = None  # the pending full-quality frame after a slider change
         self._init_state()
         self.plotter = self._new_plotter()
         self._build_ui()
+        prompt_delivery(server)
         self.state.change(*REBUILD)(self._on_rebuild)
         self.state.change("threshold", "opacity")(self._on_opacity)
 
@@ -146,8 +141,8 @@ class App:
         interactor = attach_interactor(plotter)
         interactor.AddObserver("LeftButtonPressEvent", self._on_press)
         # as the window does: coarser ray casting while the camera moves, full when it stops
-        interactor.AddObserver("StartInteractionEvent", lambda *_: sampling(plotter, True))
-        interactor.AddObserver("EndInteractionEvent", lambda *_: sampling(plotter, False))
+        interactor.AddObserver("StartInteractionEvent", lambda *_: self._camera(plotter, True))
+        interactor.AddObserver("EndInteractionEvent", lambda *_: self._camera(plotter, False))
         self.state.status = self._status()
         self.state.step = self.session.choices.step  # -1 (newest) becomes its index
         return plotter
@@ -175,16 +170,44 @@ class App:
             self.state.error = str(exc)
             return
         self.state.error = ""
+        self._cancel_settle()
         old, self.plotter = self.plotter, plotter
         if self.view is not None:
             self.view.replace_view(plotter.ren_win)
         if old is not None:
             old.close()
 
+    def _camera(self, plotter: Any, moving: bool) -> None:
+        self.camera_moving = moving
+        sampling(plotter, moving)
+
     def _on_opacity(self, threshold: float, opacity: float, **_: Any) -> None:
+        """Sliders: a fast frame now, the full-quality one when the slider rests."""
         self.session.replace(threshold=float(threshold), opacity=float(opacity))
-        if self.session.apply_opacity(self.plotter) and self.view is not None:
+        if not self.session.apply_opacity(self.plotter) or self.view is None:
+            return
+        loop = running_loop()
+        if loop is None:  # no page to stream to: the scene stays at full quality
+            return
+        self._cancel_settle()
+        sampling(self.plotter, True)
+        self.view.update()
+        self._settle = loop.call_later(SETTLE_S, self.settle)
+
+    def settle(self) -> None:
+        """The full-quality frame after slider changes (unless the camera is moving: the
+        drag's end draws it)."""
+        self._settle = None
+        if self.camera_moving:
+            return
+        sampling(self.plotter, False)
+        if self.view is not None:
             self.view.update()
+
+    def _cancel_settle(self) -> None:
+        if self._settle is not None:
+            self._settle.cancel()
+            self._settle = None
 
     def poll(self) -> None:
         """``--follow``: rebuild when the run has new records (shows the newest)."""

@@ -97,7 +97,7 @@ class Session:
             planes = {"channel": None, "row": None, "column": None}
         return SceneSpec(
             scene=c.scene,
-            layers=(c.layer,),
+            layers=() if c.scene == "stack" else (c.layer,),  # the stack: every conv layer
             images=images,
             ordering=c.ordering or None,
             percentile=c.percentile,
@@ -147,8 +147,9 @@ class Session:
         """Threshold / opacity sliders: change the volume's opacity in place (no rebuild)."""
         actors = [a for r in plotter.renderers for a in r.actors.values()]
         volumes = [a for a in actors if isinstance(a, pv.Volume)]
+        curve = self.opacity_curve()
         for actor in volumes:
-            set_opacity(actor, self.opacity_curve())
+            set_opacity(actor, curve)
         return bool(volumes)
 
     # ------------------------------------------------------------------ picking
