@@ -137,7 +137,7 @@ async def tunnel(request: Any, client: Any, target: str, headers: dict[str, str]
 
 def start_show(store: Path, deadline: float = 120.0) -> tuple[subprocess.Popen, str]:
     """``volviz.show`` on a running loop in a subprocess, under a hub; returns the iframe src."""
-    env = {k: v for k, v in os.environ.items() if k != "PYVISTA_TRAME_SERVER_PROXY_PREFIX"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYVISTA_TRAME_")}
     env.update(JUPYTERHUB_SERVICE_PREFIX=HUB_PREFIX, VTK_DEFAULT_OPENGL_WINDOW="vtkEGLRenderWindow")
     proc = subprocess.Popen(
         [sys.executable, "-c", SHOW, str(store)],
