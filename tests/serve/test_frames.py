@@ -39,8 +39,8 @@ def mean_grey(jpeg: bytes) -> float:
 def test_still_push_sends_its_own_frame(needs_gl: None) -> None:
     import pyvista as pv
 
-    from volviz.serve.app import attach_interactor
-    from volviz.serve.frames import wait_for_encoder
+    from volviz.serve.app import STILL_QUALITY, attach_interactor
+    from volviz.serve.frames import keep_quality, wait_for_encoder
 
     plotter = pv.Plotter(off_screen=True, window_size=(800, 600))
     try:
@@ -48,8 +48,10 @@ def test_still_push_sends_its_own_frame(needs_gl: None) -> None:
         attach_interactor(plotter)
         delivery, sent, view = delivery_of(plotter.ren_win)
         wait_for_encoder(delivery, wait_s=60.0)  # the mechanism, not this machine's speed
+        keep_quality(delivery, STILL_QUALITY)
         delivery.add_render_observer(view)  # the page subscribes: the first frame
         assert [mean_grey(r["image"]) for r in sent] == [0.0]
+        assert delivery.tracking_views[view]["quality"] == STILL_QUALITY == 95  # not 100
         plotter.set_background("white")
         plotter.add_volume(np.random.default_rng(0).random((40, 40, 40)).astype(np.float32))
         delivery.image_push({"view": view})  # what App's view.update() sends

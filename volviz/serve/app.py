@@ -43,6 +43,7 @@ REBUILD = (
     "step",
 )
 SETTLE_S = 0.25  # a slider left this long at one value gets the full-quality frame
+STILL_QUALITY = 95  # JPEG quality of the page's still frames
 
 
 def png_data_url(image: np.ndarray, *, scale: int = 4) -> str:
@@ -90,7 +91,7 @@ class App:
         self._init_state()
         self.plotter = self._new_plotter()
         self._build_ui()
-        prompt_delivery(server)
+        prompt_delivery(server, STILL_QUALITY)
         self.state.change(*REBUILD)(self._on_rebuild)
         self.state.change("threshold", "opacity")(self._on_opacity)
 
@@ -283,7 +284,7 @@ class App:
                     ref="view",
                     interactive_ratio=0.5,
                     interactive_quality=70,
-                    still_quality=95,
+                    still_quality=STILL_QUALITY,
                     style="position: absolute; inset: 0;",
                 )
                 html.Div("{{ error }}", v_if="error", id="error", classes="text-red pa-2")

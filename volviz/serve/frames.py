@@ -11,7 +11,8 @@ So every still frame (a slider change, a scene switch, the end of a rotation) us
 the browser 0.5 s after it was drawn. :func:`wait_for_encoder` makes a still push wait for its
 own frame's encoding instead (a few milliseconds for 800x600). While the camera moves trame-vtk
 keeps its pipeline (each animation frame sends the previous frame's encoding, the next draw
-overlaps the encoding) and nothing waits.
+overlaps the encoding) and nothing waits. :func:`keep_quality` gives views swapped in by a
+scene rebuild the page's JPEG quality.
 """
 
 from __future__ import annotations
@@ -26,21 +27,43 @@ ENCODE_WAIT_S = 0.25
 POLL_S = 0.002
 
 
-def prompt_delivery(server: Any) -> None:
-    """Make ``server``'s image deliveries wait for their encoding (when the server starts).
+def prompt_delivery(server: Any, still_quality: int) -> None:
+    """Make ``server``'s image deliveries wait for their encoding and send each new view's
+    still frames at ``still_quality`` (when the server starts).
 
     Call after the page's ``VtkRemoteView`` exists: trame-vtk registers its delivery
     protocol on the server's start, before this hook runs.
     """
-    server.add_protocol_to_configure(_configure)
+
+    def configure(root: Any) -> None:
+        from trame_vtk.modules.vtk.protocols import vtkWebPublishImageDelivery
+
+        for protocol in root.getLinkProtocols():
+            if isinstance(protocol, vtkWebPublishImageDelivery):
+                wait_for_encoder(protocol)
+                keep_quality(protocol, still_quality)
+
+    server.add_protocol_to_configure(configure)
 
 
-def _configure(root: Any) -> None:
-    from trame_vtk.modules.vtk.protocols import vtkWebPublishImageDelivery
+def keep_quality(delivery: Any, quality: int) -> None:
+    """Views get JPEG ``quality`` from their first push on, not trame-vtk's 100: the page sets
+    the quality of the view it starts with (and after each drag), never of a view swapped in
+    by a scene rebuild (a new render window), whose still frames were twice the bytes.
 
-    for protocol in root.getLinkProtocols():
-        if isinstance(protocol, vtkWebPublishImageDelivery):
-            wait_for_encoder(protocol)
+    Wraps ``delivery.push_render`` (trame-vtk calls it through the instance; its RPCs are
+    bound to the class, so they are not wrapped).
+    """
+    push = delivery.push_render
+
+    def push_render(v_id: str, *args: Any, **kwargs: Any) -> Any:
+        info = delivery.tracking_views.get(v_id)
+        if info is not None and not info.get("volviz_quality"):
+            info["quality"] = quality
+            info["volviz_quality"] = True
+        return push(v_id, *args, **kwargs)
+
+    delivery.push_render = push_render
 
 
 def wait_for_encoder(delivery: Any, wait_s: float = ENCODE_WAIT_S) -> None:
