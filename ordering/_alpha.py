@@ -1,4 +1,5 @@
-"""Alpha-nearness candidate partners (Helsgaun's LKH) for the local search of :mod:`ordering._lk`.
+"""Candidate partners for the local search of :mod:`ordering._lk`: corrected nearest neighbours,
+and alpha-nearness (Helsgaun's LKH).
 
 Node multipliers ``pi`` come from a short subgradient ascent of the Held-Karp bound on a sparse
 graph (each item's nearest items plus the edges of a known path; scipy's minimum spanning tree
@@ -95,3 +96,29 @@ def alpha_lists(dist: np.ndarray, pi: np.ndarray, k: int) -> list[list[int]]:
     near = near[rows, np.argsort(dist[rows, near], axis=1, kind="stable")]
     lists = [[n, *row] for row in near.tolist()]
     return [*lists, np.argsort(pi, kind="stable")[:k].tolist()]
+
+
+def neighbour_lists(dist: np.ndarray, k: int) -> list[list[int]]:
+    """Each item's ``k`` candidate partners after the zero-distance node (a path end is always
+    a candidate), sorted by distance; the zero-distance node's list holds the items farthest
+    from their nearest.
+
+    Candidates are the nearest under ``d(i, j) - (r_i + r_j) / 2``, ``r`` being each item's
+    nearest-neighbour distance. In high-dimensional feature maps plain nearest neighbours are
+    a poor guide (some maps are near everything, others near nothing): a quarter of the edges
+    of near-optimal paths on real layers join items that are not among each other's 8
+    nearest; with this correction 2-5 %.
+    """
+    n = dist.shape[0]
+    masked = dist + np.diag(np.full(n, np.inf))
+    nearest = masked.min(axis=1)
+    scaled = masked - 0.5 * (nearest[:, None] + nearest[None, :])
+    if k < n - 1:
+        near = np.argpartition(scaled, k - 1, axis=1)[:, :k]
+    else:
+        near = np.argsort(scaled, axis=1)[:, :k]
+    rows = np.arange(n)[:, None]
+    near = near[rows, np.argsort(masked[rows, near], axis=1, kind="stable")]
+    lists = [[n, *row] for row in near.tolist()]
+    lonely = np.argsort(-nearest, kind="stable")[:k]
+    return [*lists, lonely.tolist()]

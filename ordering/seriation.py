@@ -39,8 +39,8 @@ from ordering._errors import OrderingError
 from ordering._lk import lk_search
 from ordering._tsp import greedy_edge_path, local_search
 
-_KICKS = 2000  # `best` kicks at most min(20 n, 2000 + 4 n) times for n distinct maps
-_PATIENCE = 1000  # `best` stops after max(n, this) kicks in a row without a shorter path
+_KICKS = 2000  # `best` kicks at most 2000 + 4 n times for n distinct maps
+_PATIENCE = 500  # `best` restarts or stops after max(n, this) kicks without a shorter path
 _ALPHA_STEPS = 100  # subgradient steps for the alpha-nearness candidates of `best`
 LINKAGES = ("average", "complete", "single", "weighted")
 STARTS = ("greedy", "spectral", "olo", "identity")
@@ -261,17 +261,19 @@ class BestOrdering(_Seriation):
     to each other at the end, which changes no path length. The greedy-edge path over the
     distinct maps is improved by sequential 2-opt and 3-opt moves over candidate partners
     (see :mod:`ordering._lk`): first the 8 nearest, then, from a short Held-Karp ascent, the
-    alpha-nearest ones (:mod:`ordering._alpha`), then by ``n_kicks`` seeded double-bridge
-    kicks, each kept unless it lengthens the path. How close this gets to the Held-Karp
-    lower bound of the optimum on 13 real layers: ``scripts/bench.py ordering`` and
-    docs/benchmarks.md.
+    alpha-nearest ones (:mod:`ordering._alpha`); a second start, the greedy path under the
+    ascent's transformed distances, is improved too, and the shorter goes on to ``n_kicks``
+    seeded double-bridge kicks, each kept unless it lengthens the path. How close this gets
+    to the Held-Karp lower bound of the optimum on 13 real layers: ``scripts/bench.py
+    ordering`` and docs/benchmarks.md.
 
     Parameters
     ----------
     n_kicks : int or None, default=None
-        Most kicks after the first local optimum; None: ``min(20 n, 2000 + 4 n)`` for ``n``
-        distinct maps (~0.1-0.5 ms each on one core). The search stops early after
-        ``max(n, 1000)`` kicks in a row that did not shorten the path.
+        Most kicks after the first local optimum; None: ``2000 + 4 n`` for ``n`` distinct
+        maps (~0.05-0.3 ms each on one core). After ``max(n, 500)`` kicks in a row that did
+        not shorten the path the search restarts (from the other start, then from the best
+        path perturbed), or stops once half the kicks are spent.
     neighbours : int, default=5
         Alpha-nearest candidate partners per map for a move.
     random_state : int, RandomState or None, default=0
@@ -314,7 +316,7 @@ class BestOrdering(_Seriation):
         reduced = dist[np.ix_(keep, keep)]
         start = greedy_edge_path(reduced)
         n = keep.size
-        n_kicks = min(20 * n, _KICKS + 4 * n) if self.n_kicks is None else self.n_kicks
+        n_kicks = _KICKS + 4 * n if self.n_kicks is None else self.n_kicks
         order = lk_search(
             reduced,
             start,

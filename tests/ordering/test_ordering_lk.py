@@ -135,3 +135,77 @@ def test_alpha_candidates_and_ascent_shape_the_search():
         order, lk_search(dist, start, n_kicks=100, random_state=1, alpha_steps=50)
     )
     assert path_length(dist, order) <= path_length(dist, start) + 1e-9
+
+
+def _line(n: int) -> np.ndarray:
+    """Items on a line at 0, 1, 3, 6, ...: the one shortest path visits them in order."""
+    x = np.cumsum(np.arange(n, dtype=np.float64))
+    return np.abs(x[:, None] - x[None])
+
+
+def test_second_start_keeps_the_shorter_local_optimum_and_returns_the_other():
+    dist = _line(9)  # optimal path 0..8, length 36
+    tour = _Tour(dist, np.array([0, 1, 2, 3, 4, 5, 6, 8, 7]), 3)  # length 21 + 15 + 8 = 44
+    search = _Search(tour)
+    other = search.second_start(list(range(9)))
+    assert tour.length == pytest.approx(36.0)
+    assert tour.path().tolist() in (list(range(9)), list(range(8, -1, -1)))
+    assert other[0] == pytest.approx(44.0)
+    assert other[1] == [9, 0, 1, 2, 3, 4, 5, 6, 8, 7]  # the zero-distance node 9 first
+    kept = search.second_start([8, 0, 1, 2, 3, 4, 5, 6, 7])  # descends to 36 too: not shorter
+    assert tour.length == pytest.approx(36.0) and kept[0] == pytest.approx(36.0)
+
+
+def test_kicks_restart_from_the_other_start_and_leave_the_best_tour(monkeypatch):
+    """With kicks that never help, the search restarts after ``patience`` of them: first from
+    the other start (here the optimum), then from the best tour perturbed; it stops once half
+    the kicks are spent and leaves the best tour it saw."""
+    from ordering._lk import _iterate
+
+    dist = _line(12)
+    tour = _Tour(dist, np.array([1, 0, *range(2, 12)]), 3)  # 1 + 3 + (66 - 3) = 67
+    search = _Search(tour)
+    monkeypatch.setattr(search, "kick", lambda rng, walk: False)
+    optimum = (66.0, [12, *range(12)])
+    _iterate(search, random.Random(0), 10, 2, 1, optimum)
+    assert tour.length == pytest.approx(66.0)
+    assert tour.path().tolist() == list(range(12))
+    tour.set_path([1, 0, *range(2, 12)])
+    _iterate(search, random.Random(0), 2, 2, 1, optimum)  # half of 2 kicks spent: no restart
+    assert tour.length == pytest.approx(67.0)
+    assert tour.path().tolist() == [1, 0, *range(2, 12)]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_perturbation_keeps_one_tour_and_its_tracked_length(seed):
+    n = 20 + 7 * seed
+    dist = _points(n, seed, dim=4)
+    tour = _Tour(dist, np.arange(n), 5)
+    search = _Search(tour)
+    search.descend(list(tour.t))
+    before = tour.t[:]
+    search.perturb(random.Random(seed), 3)
+    path = tour.path()
+    assert sorted(path.tolist()) == list(range(n))
+    assert tour.length == pytest.approx(path_length(dist, path), abs=1e-9)
+    assert tour.t != before
+
+
+def test_a_kick_repaired_back_to_its_length_stops_the_descent():
+    """After a kick, the descent returns as soon as a move restores the kicked length."""
+    dist = _line(30)
+    tour = _Tour(dist, np.arange(30), 5)  # the optimum: no move improves it
+    search = _Search(tour)
+    tour.set_path([*range(10), 11, 10, *range(12, 30)])  # one move puts 10 and 11 back
+    assert tour.length == pytest.approx(435.0 + 22.0)  # 21 + 11 + 23 for 10 + 11 + 12
+    calls: list[int] = []
+    improve = search.improve
+    search.improve = lambda node: calls.append(node) or improve(node)  # type: ignore[method-assign]
+    search.descend(list(tour.t), back_to=435.0)
+    assert tour.length == pytest.approx(435.0)
+    assert tour.path().tolist() in (list(range(30)), list(range(29, -1, -1)))
+    assert len(calls) < 31  # stopped before the rest of the queue
+    calls.clear()
+    tour.set_path([*range(10), 11, 10, *range(12, 30)])
+    search.descend(list(tour.t))
+    assert len(calls) >= 31  # without back_to, every queued node is searched
