@@ -163,3 +163,44 @@ def test_step_slider_shows_each_record(tracked: Path, needs_gl: None) -> None:
             assert app.poll() is None and not session.poll()  # no new records
         finally:
             app.plotter.close()
+
+
+def test_rebuilds_draw_into_the_one_view(app) -> None:  # type: ignore[no-untyped-def]
+    """A scene change draws into the page's one render window (the view id never changes, no
+    new GL context): the picture a new Plotter of the same scene shows, and clicks still
+    answer from the new scene."""
+    import dataclasses
+
+    from tests.serve.store import BRIGHT, BRIGHT_VALUE
+    from volviz.render.volume import screenshot_array
+    from volviz.serve.session import Session
+
+    plotter, window, view_id = app.plotter, app.plotter.ren_win, app.state["viewId"]
+    steps = [
+        {"scene": "compare"},  # two panels
+        {"scene": "stack"},
+        {"layer": "conv2", "scene": "slices"},
+        {"layer": "conv1", "scene": "volume"},
+    ]
+    for changes in steps:
+        rebuild(app, **changes)
+        assert app.state.error == ""
+        assert app.plotter is plotter and app.plotter.ren_win is window, changes
+        assert app.state["viewId"] == view_id
+        s = app.session
+        fresh = Session(s.store, dataclasses.replace(s.choices), window_size=s.window_size)
+        expected = screenshot_array(new := fresh.plotter())
+        new.close()
+        np.testing.assert_array_equal(frame(app), expected, err_msg=str(changes))
+    assert app.plotter.shape == (1, 1)
+    # the bright voxel (the only non-zero one) under its own screen position
+    renderer = app.plotter.renderer
+    dz, dy, dx = app.session.spacing
+    c, r, col = BRIGHT
+    renderer.SetWorldPoint(col * dx, r * dy, c * dz, 1.0)
+    renderer.WorldToDisplay()
+    x, y, _ = renderer.GetDisplayPoint()
+    info = app.pick_at(round(x), round(y))
+    assert info is not None
+    assert (info["channel"], info["row"], info["column"]) == BRIGHT
+    assert info["value"] == BRIGHT_VALUE

@@ -143,14 +143,20 @@ def build(
     *,
     stack: list[tuple[str, np.ndarray]] | None = None,
     stack_title: str = "",
+    plotter: pv.Plotter | None = None,
 ) -> pv.Plotter:
-    """The Plotter of ``spec.scene`` over already loaded ``panels`` (see :func:`describe`)."""
+    """The Plotter of ``spec.scene`` over already loaded ``panels`` (see :func:`describe`).
+
+    ``plotter``: draw into this Plotter (its render window kept, its scene replaced once the
+    new one is described: a scene that cannot be described leaves it as it was).
+    """
     from volviz.render.draw import draw
     from volviz.render.stack import stack_plotter
 
     if spec.scene == "stack":  # with the stand-in volume drawn while the camera moves
-        return stack_plotter(stack or [], **_stack_options(spec, style, stack_title))
-    return draw(describe(spec, style, panels), style)
+        options = _stack_options(spec, style, stack_title)
+        return stack_plotter(stack or [], plotter=plotter, **options)
+    return draw(describe(spec, style, panels), style, plotter=plotter)
 
 
 def _stack_options(spec: SceneSpec, style: Style, stack_title: str) -> dict[str, Any]:

@@ -17,11 +17,14 @@ from volviz.render.volume import add_volume, new_plotter, set_opacity, to_image_
 def draw(scene: Scene, style: Style, *, plotter: pv.Plotter | None = None) -> pv.Plotter:
     """A Plotter (``style``'s window) showing ``scene``, panels side by side, cameras linked.
 
-    ``plotter``: an empty one-panel Plotter to draw into (a reused GL context).
+    ``plotter``: a Plotter of ``style``'s window size to draw into instead of a new one (a
+    reused render window and GL context); whatever it showed is replaced (:func:`empty`).
     """
     n = len(scene.views)
     if plotter is None:
         plotter = new_plotter(style, shape=(1, n), border=False) if n > 1 else new_plotter(style)
+    else:
+        empty(plotter, n)
     for i, view in enumerate(scene.views):
         if n > 1:
             plotter.subplot(0, i)
@@ -36,6 +39,41 @@ def draw(scene: Scene, style: Style, *, plotter: pv.Plotter | None = None) -> pv
             scene.caption, position=(0.01, 0.9), viewport=True, font_size=6, color="white"
         )
     return plotter
+
+
+def empty(plotter: pv.Plotter, n: int = 1) -> None:
+    """Make ``plotter`` what a new Plotter of ``n`` panels side by side is, in the same render
+    window: the window and its GL context, its interactors and its size are kept; renderers
+    (actors, cameras, lights, bars, texts, widgets) are replaced by new ones.
+
+    Drawing into it then gives a new Plotter's picture, pixel for pixel (tested), for ~0.5 s
+    less (no new offscreen GL context) and with the same window (a served view keeps its id).
+    """
+    from pyvista.plotting.renderers import Renderers
+
+    window = plotter.ren_win
+    old = plotter.renderers
+    plotter.scalar_bars.clear()
+    old.close()  # while in the window: the props give back their GL resources
+    for renderer in (*old, old.shadow_renderer, old.border_overlay_renderer):
+        if renderer is not None:
+            window.RemoveRenderer(renderer)
+    theme = plotter.theme
+    # as pv.Plotter.__init__ and new_plotter set up a new Plotter's renderers
+    new = Renderers(plotter, shape=(1, n), border=False)
+    plotter.renderers = new
+    for renderer in new:
+        window.AddRenderer(renderer)
+    window.SetNumberOfLayers(2)
+    window.AddRenderer(new.shadow_renderer)
+    new.shadow_renderer.SetLayer(1)
+    new.shadow_renderer.SetInteractive(False)
+    plotter.enable_lightkit()
+    plotter.set_background(theme.background)
+    plotter.parallel_scale = theme.camera.parallel_scale
+    plotter.set_background(BACKGROUND)
+    plotter.__dict__.pop("volviz_moving", None)  # a stack's stand-in (render/stack.py)
+    plotter._first_time = True  # as new: building does not render (the camera is set first)
 
 
 def draw_view(

@@ -126,13 +126,19 @@ def stack_view(
     return view
 
 
-def stack_plotter(layers: Sequence[tuple[str, np.ndarray]], **options: Any) -> pv.Plotter:
+def stack_plotter(
+    layers: Sequence[tuple[str, np.ndarray]], *, plotter: pv.Plotter | None = None, **options: Any
+) -> pv.Plotter:
     """A Plotter of :func:`stack_view` (same parameters) that draws a one-volume stand-in
-    while the camera moves."""
+    while the camera moves.
+
+    ``plotter``: a Plotter to draw into instead of a new one (see :func:`~volviz.render.draw.draw`).
+    """
     from volviz.render.draw import draw
 
     style = options.get("style") or Style()
-    plotter = draw(Scene([stack_view(layers, **options)]), style)
+    observed = plotter is not None and "volviz_moving_observed" in plotter.__dict__
+    plotter = draw(Scene([stack_view(layers, **options)]), style, plotter=plotter)
     actors = [a for a in plotter.renderer.actors.values() if isinstance(a, pv.Volume)]
     proxy = add_volume(plotter, stack_proxy([a.mapper.dataset for a in actors]), style)
     proxy.SetVisibility(False)
@@ -141,7 +147,8 @@ def stack_plotter(layers: Sequence[tuple[str, np.ndarray]], **options: Any) -> p
     proxy.prop.SetScalarOpacityUnitDistance(unit)
     apply_sampling(proxy, interactive_sampling(proxy.mapper.dataset))
     plotter.__dict__["volviz_moving"] = (proxy, actors)
-    if plotter.iren is not None:
+    if plotter.iren is not None and not observed:  # once per Plotter (they read volviz_moving)
+        plotter.__dict__["volviz_moving_observed"] = True
         plotter.iren.add_observer("StartInteractionEvent", lambda *_: set_moving(plotter, True))
         plotter.iren.add_observer("EndInteractionEvent", lambda *_: set_moving(plotter, False))
     return plotter

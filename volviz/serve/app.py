@@ -1,9 +1,13 @@
 """The trame web app of ``volviz serve`` and ``volviz.show``: widgets wired to a Session.
 
 The scene is rendered by VTK on the server (``VtkRemoteView``: the same renderer and scene
-as the window and the PNGs, volumes included) and streamed to the page as images. A scene
-change builds a new Plotter with :func:`volviz.render.build.build` and swaps it into the
-view; the threshold and opacity sliders only change the volume's opacity curve.
+as the window and the PNGs, volumes included) and streamed to the page as images. The page
+has one Plotter (one render window, one GL context) for its lifetime: a scene change draws
+the new scene into it with :func:`volviz.render.build.build` (``plotter=``), so the view keeps
+its id (trame-vtk's client ignores a new view id until the first view's first full-size frame
+has arrived: a switch in the page's first seconds used to leave it asking for a closed window)
+and no GL context is created per change. The threshold and opacity sliders only change the
+volume's opacity curve.
 A left click picks the voxel under the mouse.
 
 As in the window, the camera's and the sliders' frames are drawn fast (coarse ray casting, the
@@ -89,7 +93,7 @@ class App:
         self.camera_moving = False
         self._settle: Any = None  # the pending full-quality frame after a slider change
         self._init_state()
-        self.plotter = self._new_plotter()
+        self._draw()
         self._build_ui()
         prompt_delivery(server, STILL_QUALITY)
         self.state.change(*REBUILD)(self._on_rebuild)
@@ -137,16 +141,19 @@ class App:
         return line
 
     # ------------------------------------------------------------------ scene
-    def _new_plotter(self) -> Any:
-        plotter = self.session.plotter()
-        interactor = attach_interactor(plotter)
-        interactor.AddObserver("LeftButtonPressEvent", self._on_press)
-        # as the window does: coarser ray casting while the camera moves, full when it stops
-        interactor.AddObserver("StartInteractionEvent", lambda *_: self._camera(plotter, True))
-        interactor.AddObserver("EndInteractionEvent", lambda *_: self._camera(plotter, False))
+    def _draw(self) -> None:
+        """Draw the current scene into the page's Plotter (the first call makes it)."""
+        if self.plotter is not None:
+            self.session.plotter(into=self.plotter)
+        else:
+            self.plotter = self.session.plotter()
+            interactor = attach_interactor(self.plotter)
+            interactor.AddObserver("LeftButtonPressEvent", self._on_press)
+            # as the window does: coarser ray casting while the camera moves, full when it stops
+            interactor.AddObserver("StartInteractionEvent", lambda *_: self._camera(True))
+            interactor.AddObserver("EndInteractionEvent", lambda *_: self._camera(False))
         self.state.status = self._status()
         self.state.step = self.session.choices.step  # -1 (newest) becomes its index
-        return plotter
 
     def _on_rebuild(self, force: bool = False, **changes: Any) -> None:
         s = self.session
@@ -165,22 +172,19 @@ class App:
         if layer_changed:
             self._sync_lists()
             s.choices.ordering = self.state.ordering
+        self._cancel_settle()
         try:
-            plotter = self._new_plotter()
+            self._draw()
         except Exception as exc:  # a bad combination shows on the page, the server lives on
             self.state.error = str(exc)
             return
         self.state.error = ""
-        self._cancel_settle()
-        old, self.plotter = self.plotter, plotter
         if self.view is not None:
-            self.view.replace_view(plotter.ren_win)
-        if old is not None:
-            old.close()
+            self.view.update()
 
-    def _camera(self, plotter: Any, moving: bool) -> None:
+    def _camera(self, moving: bool) -> None:
         self.camera_moving = moving
-        sampling(plotter, moving)
+        sampling(self.plotter, moving)
 
     def _on_opacity(self, threshold: float, opacity: float, **_: Any) -> None:
         """Sliders: a fast frame now, the full-quality one when the slider rests."""

@@ -119,16 +119,20 @@ class Session:
         text = f"{c.layer}  image {c.image}  {self.time.label(step)}"
         return [Panel(vol, title(text, vol), order)]
 
-    def plotter(self) -> pv.Plotter:
-        """Build the current scene (reads one volume; the stack reads one per layer)."""
+    def plotter(self, into: pv.Plotter | None = None) -> pv.Plotter:
+        """Build the current scene (reads one volume; the stack reads one per layer).
+
+        ``into``: the Plotter to draw it into (the served page keeps one render window for
+        its lifetime), else a new one.
+        """
         spec = self.spec()
         style = self.style()
         if spec.scene == "stack":
             text, layers = stack_layers(self.store, spec)
             self.panel = self.arranged = None
-            return build(spec, style, [], stack=layers, stack_title=text)
+            return build(spec, style, [], stack=layers, stack_title=text, plotter=into)
         panels = self.panels(spec)
-        plotter = build(spec, style, panels)
+        plotter = build(spec, style, panels, plotter=into)
         self.panel = panels[0] if spec.scene in PICKABLE else None
         if self.panel is not None:
             shown = np.zeros((self.panel.volume.shape[0], 1, 1), np.float32)
