@@ -243,3 +243,79 @@ def test_follow_shows_records_as_they_arrive(browser, tmp_path: Path) -> None:  
         writer.stdin.close()
         writer.wait(timeout=60)
         writer.stdout.close()
+
+
+class Images:
+    """The pictures arriving on a page's websockets (JPEG frames), decoded to grey."""
+
+    def __init__(self, page) -> None:  # type: ignore[no-untyped-def]
+        self.frames: list[np.ndarray] = []
+        page.on("websocket", lambda ws: ws.on("framereceived", self._on))
+
+    def _on(self, payload: object) -> None:
+        from PIL import Image, UnidentifiedImageError
+
+        start = payload.find(b"\xff\xd8\xff") if isinstance(payload, bytes) else -1
+        if start >= 0:  # a wslink message (msgpack) with a JPEG in it
+            try:
+                grey = Image.open(io.BytesIO(payload[start:])).convert("L")  # type: ignore[index]
+            except UnidentifiedImageError:
+                return
+            self.frames.append(np.asarray(grey, float))
+
+
+def settled_picture(page, quiet: float = 2.0) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The canvas once it has not changed for ``quiet`` seconds."""
+    last, since = picture(page), time.monotonic()
+    end = since + 60
+    while time.monotonic() < end and time.monotonic() - since < quiet:
+        time.sleep(0.2)
+        now = picture(page)
+        if changed(page, last):
+            last, since = now, time.monotonic()
+    return last
+
+
+def differing(a: np.ndarray, b: np.ndarray) -> int:
+    """Pixels of two grey pictures more than 8 levels apart."""
+    return int((np.abs(a - b) > 8).sum())
+
+
+def test_layer_switch_right_after_opening(browser, serve_store: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A layer chosen before the page's first picture arrived: the view ends on the new
+    layer's picture (as a page that waited), never a blank frame, no console error."""
+    from PIL import Image
+
+    viewport = {"width": 1400, "height": 800}
+    proc, url = start_server(serve_store, "--normalize", "minmax")
+    ref_proc, ref_url = start_server(serve_store, "--normalize", "minmax")
+    try:
+        page = browser.new_page(viewport=viewport)
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else 0)
+        images = Images(page)
+        page.goto(url)
+        page.wait_for_selector("#status")
+        choose(page, "layer", "conv2")  # at once: the first frame has not arrived yet
+        wait_for(lambda: page.locator("#status").inner_text().startswith("conv2"), "title")
+        got = settled_picture(page)
+        # the same server's pictures of conv1 and conv2 after waiting for each
+        ref = browser.new_page(viewport=viewport)
+        ref.goto(ref_url)
+        wait_for(lambda: picture(ref).std() > 1.0, "conv1's picture")
+        conv1 = settled_picture(ref)
+        choose(ref, "layer", "conv2")
+        wait_for(lambda: changed(ref, conv1), "conv2's picture")
+        conv2 = settled_picture(ref)
+        for name, image in (("switched", got), ("conv1", conv1), ("conv2", conv2)):
+            Image.fromarray(image.astype(np.uint8)).save(tmp_path / f"{name}.png")
+        assert differing(got, conv2) < 50  # JPEG noise
+        assert differing(got, conv1) > 2000
+        # a frame of the closed window was flat (std 0); every real one has text and axes
+        assert images.frames and min(f.std() for f in images.frames) > 5.0
+        assert errors == []
+        page.close()
+        ref.close()
+    finally:
+        stop(proc)
+        stop(ref_proc)
