@@ -7,6 +7,11 @@
   own frame times for the same scene (render + grab, still and coarse), for a 96x55x55
   volume and the 49-layer EfficientNet-Lite0 stack (chelsea) at 800x600;
 - frames per second arriving while the camera is dragged round (the rotation case);
+- a scene rebuild (another layer; the stack drawn again): in the browser, a layer switch to
+  its first and its last frame (``layer_switch_to_frame_s``, ``layer_switch_to_full_frame_s``,
+  the volume case), and on the server, side by side, a rebuild into a new Plotter (what the
+  page did before: a new render window and GL context) and into the page's one Plotter, each
+  to its first frame (``window_rebuild_new_plotter_s``, ``window_rebuild_reused_s``);
 - memory: the server's RSS after loading the page and stepping through images, for a
   20-image and a 2,000-image store of the same layer (it reads one volume at a time).
 
@@ -37,15 +42,21 @@ LOG: list[str] = []  # the servers' output
 VIEWPORT = {"width": VIEW[0] + 580, "height": VIEW[1] + 48}
 
 
-def _store(path: Path, n: int, shape: tuple[int, int, int]) -> Path:
+def _store(
+    path: Path, n: int, shape: tuple[int, int, int], layers: tuple[str, ...] = ("conv",)
+) -> Path:
     from volviz.store import StoreWriter
 
     rng = np.random.default_rng(0)
     inputs = [{"source": "bench", "name": f"i{i}", "label": "", "sha256": ""} for i in range(n)]
     with StoreWriter(path, attrs={"model": "bench"}) as writer:
         for start in range(0, n, 50):
-            block = np.maximum(rng.standard_normal((min(50, n - start), *shape)), 0)
-            writer.append(inputs[start : start + len(block)], {"conv": block.astype(np.float32)})
+            size = min(50, n - start)
+            blocks = {
+                layer: np.maximum(rng.standard_normal((size, *shape)), 0).astype(np.float32)
+                for layer in layers
+            }
+            writer.append(inputs[start : start + size], blocks)
     return path
 
 
@@ -164,6 +175,56 @@ def _rotation_fps(page: Any, frames: Frames, seconds: float = 4.0) -> float:
     return round(n / (t1 - t0), 2)
 
 
+def _layer_switch(page: Any, frames: Frames, layers: list[str], changes: int = 4) -> list[float]:
+    """Median seconds from choosing another layer to its first and to its last frame."""
+    first, full = [], []
+    for i in range(changes):
+        page.locator(".v-input", has_text="layer").first.click()
+        option = page.locator(".v-overlay .v-list-item", has_text=layers[(i + 1) % 2]).first
+        option.wait_for(timeout=30000)
+        page.wait_for_timeout(500)  # the list's opening animation (the click would wait for it)
+        t0 = time.perf_counter()
+        option.click()
+        first.append(frames.after(t0))
+        full.append(frames.settled(t0))
+    return [round(statistics.median(first), 4), round(statistics.median(full), 4)]
+
+
+def _window_rebuild_s(path: Path, scene: str, repeats: int = 4) -> dict[str, float]:
+    """Seconds from a rebuild (the next layer, or the stack again) to its first frame on the
+    server, into a new Plotter (then closed, as the page did) and into one reused Plotter."""
+    from volviz.render.volume import screenshot_array
+    from volviz.serve.session import Choices, Session
+    from volviz.store import Store
+
+    out: dict[str, float] = {}
+    with Store(path) as store:
+        layers = list(store.layers)
+        session = Session(store, Choices(layer=layers[0], scene=scene), window_size=VIEW)
+        kept = session.plotter()
+        screenshot_array(kept)
+        times: dict[str, list[float]] = {"new_plotter": [], "reused": []}
+        for i in range(repeats):
+            for how in times:
+                session.replace(layer=layers[(i + 1) % len(layers)])
+                start = time.perf_counter()
+                if how == "reused":
+                    session.plotter(into=kept)
+                    screenshot_array(kept)
+                else:
+                    new = session.plotter()
+                    screenshot_array(new)
+                    new.close()
+                times[how].append(time.perf_counter() - start)
+        kept.close()
+    for how, values in times.items():
+        out[f"window_rebuild_{how}_s"] = round(statistics.median(values), 4)
+    out["window_rebuild_new_over_reused"] = round(
+        out["window_rebuild_new_plotter_s"] / out["window_rebuild_reused_s"], 2
+    )
+    return out
+
+
 def _window_frame_s(path: Path, scene: str) -> dict[str, float]:
     """The server's own frame times for the same scene (render + read back, offscreen): the
     full-quality frame and the coarse one drawn while a slider or the camera moves."""
@@ -202,7 +263,10 @@ def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=".") as tmp, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=ARGS)
         cases = {
-            "volume_96x55x55": (_store(Path(tmp) / "v.h5", 2, (96, 55, 55)), "volume"),
+            "volume_96x55x55": (
+                _store(Path(tmp) / "v.h5", 2, (96, 55, 55), ("conv", "conv_b")),
+                "volume",
+            ),
             "effnet_stack_49": (_effnet_store(Path(tmp) / "e.h5"), "stack"),
         }
         for name, (path, scene) in cases.items():
@@ -218,10 +282,17 @@ def run() -> dict[str, Any]:
                 out[f"{name}_slider_to_frame_s"] = first
                 out[f"{name}_slider_to_full_frame_s"] = full
                 out[f"{name}_rotate_fps"] = _rotation_fps(page, frames)
+                if scene == "volume":
+                    first, full = _layer_switch(page, frames, ["conv", "conv_b"])
+                    out[f"{name}_layer_switch_to_frame_s"] = first
+                    out[f"{name}_layer_switch_to_full_frame_s"] = full
                 page.close()
             finally:
                 _stop(proc)
-            for key, value in _window_frame_s(path, scene).items():
+            for key, value in {
+                **_window_frame_s(path, scene),
+                **_window_rebuild_s(path, scene),
+            }.items():
                 out[f"{name}_{key}"] = value
         for n in (20, 2000):
             path = _store(Path(tmp) / f"m{n}.h5", n, (32, 28, 28))

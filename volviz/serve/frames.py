@@ -11,8 +11,8 @@ So every still frame (a slider change, a scene switch, the end of a rotation) us
 the browser 0.5 s after it was drawn. :func:`wait_for_encoder` makes a still push wait for its
 own frame's encoding instead (a few milliseconds for 800x600). While the camera moves trame-vtk
 keeps its pipeline (each animation frame sends the previous frame's encoding, the next draw
-overlaps the encoding) and nothing waits. :func:`keep_quality` gives views swapped in by a
-scene rebuild the page's JPEG quality.
+overlaps the encoding) and nothing waits. :func:`keep_quality` gives a view the page's JPEG
+quality from its first push on.
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ def prompt_delivery(server: Any, still_quality: int) -> None:
 def keep_quality(delivery: Any, quality: int) -> None:
     """Views get JPEG ``quality`` from their first push on, not trame-vtk's 100: the page sets
     the quality of the view it starts with (and after each drag), never of a view swapped in
-    by a scene rebuild (a new render window), whose still frames were twice the bytes.
+    (the page used to swap in a new render window at each scene rebuild, whose still frames
+    were twice the bytes; it now keeps one, and this covers any frame before the page's own
+    setting arrives).
 
     Wraps ``delivery.push_render`` (trame-vtk calls it through the instance; its RPCs are
     bound to the class, so they are not wrapped).
