@@ -311,8 +311,10 @@ def test_layer_switch_right_after_opening(browser, serve_store: Path, tmp_path: 
             Image.fromarray(image.astype(np.uint8)).save(tmp_path / f"{name}.png")
         assert differing(got, conv2) < 50  # JPEG noise
         assert differing(got, conv1) > 2000
-        # a frame of the closed window was flat (std 0); every real one has text and axes
-        assert images.frames and min(f.std() for f in images.frames) > 5.0
+        # the closed window's frames were flat (std 0) at full size; every real one has text
+        # and axes (a few tiny frames while the page lays out are left out)
+        sized = [f for f in images.frames if min(f.shape) >= 100]
+        assert sized and min(f.std() for f in sized) > 5.0
         assert errors == []
         page.close()
         ref.close()
