@@ -35,14 +35,12 @@ def still_array(volume: np.ndarray, *, title: str = "", **style: Any) -> np.ndar
     plotter = _PLOTTERS.get(size)  # type: ignore[call-overload]
     if plotter is None:
         plotter = volume_plotter(volume, title=title, **style)
-        plotter.__dict__["volviz_view_angle"] = plotter.camera.view_angle
         _PLOTTERS[size] = plotter  # type: ignore[index]
     else:
         # Building calls render() many times (camera, axes, texts); a shown Plotter would
-        # draw a full frame for each.
+        # draw a full frame for each. draw() empties it first (render.draw.empty).
         plotter.suppress_rendering = True
         try:
-            _reset(plotter)
             volume_plotter(volume, title=title, plotter=plotter, **style)
         finally:
             plotter.suppress_rendering = False
@@ -63,14 +61,6 @@ def render_still(
     with atomic_file(target) as tmp:
         Image.fromarray(pixels).save(tmp, format="png")
     return target
-
-
-def _reset(plotter: pv.Plotter) -> None:
-    """Empty the scene; restore the camera's view angle (``map_camera`` zooms by changing it)."""
-    plotter.renderer.clear_actors()
-    plotter.renderer.remove_bounds_axes()
-    plotter.scalar_bars.clear()
-    plotter.camera.view_angle = plotter.__dict__["volviz_view_angle"]
 
 
 @atexit.register
