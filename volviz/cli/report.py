@@ -18,8 +18,8 @@ from volviz.cli.options import force_option, info_line, progress_bar
     "--jobs",
     type=click.IntRange(min=1),
     default=None,
-    help="Worker processes for the layers' pictures and statistics  [default: one per idle "
-    "core: cores minus the other tasks running now, at least 1].",
+    help="Worker processes for the layers' pictures and statistics  [default: one per core; "
+    "-j 1 on a machine other processes keep busy].",
 )
 @force_option
 @click.pass_context

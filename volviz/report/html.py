@@ -71,7 +71,7 @@ def build_report(
     render : bool
         Include 3D screenshots (needs offscreen OpenGL).
     jobs : int, optional
-        Worker processes; default: one per idle core (``pool.default_jobs``); 1: all in
+        Worker processes; default: one per core (``pool.default_jobs``); 1: all in
         this process.
     """
     from volviz.report.pool import WorkPool

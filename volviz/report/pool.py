@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import statistics
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -33,38 +31,20 @@ PRELOAD = [
 
 
 def default_jobs() -> int:
-    """One worker per idle core: the cores this process may use minus the other tasks on a
-    CPU now (:func:`others_running`), at least 1.
+    """One worker per core this process may use.
 
-    On a busy machine the workers' own start-up (imports, GL contexts, about 20% more CPU in
-    all) made the report slower than one process (measured at load 3-5 on 2 cores: 26-32 s
-    with 2 workers, 24-25 s with 1). The count is taken now, not from the load average: that
-    average lags a minute behind, so a report started right after a capture or the demo took
-    the cores they had just left for busy and ran in one process.
+    Not fewer on a busy machine: no count of "busy" cores held up. The 1-minute load average
+    lags a minute behind, and the running count of /proc/loadavg includes the kernel's
+    writeback threads, which run for about half a second after a capture or the demo wrote
+    its store: both made a report started right after them run in one process (12 s instead
+    of 9 s for the demo store on 2 idle cores). When other processes do hold every core the
+    workers' start-up costs about 20% (measured at load 3-5 on 2 cores: 26-32 s with 2
+    workers, 24-25 s with 1); ``-j 1`` is the choice there.
     """
     try:
-        cores = len(os.sched_getaffinity(0))
+        return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # macOS, Windows
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, cores - others_running()))
-
-
-def others_running(samples: int = 5, pause: float = 0.01) -> int:
-    """Tasks on a CPU now besides this one: the median of ``samples`` reads of the running
-    count in Linux's /proc/loadavg, ``pause`` seconds apart; elsewhere the 1-minute load
-    average, rounded."""
-    counts = []
-    try:
-        for _ in range(samples):
-            with open("/proc/loadavg", encoding="ascii") as f:
-                counts.append(int(f.read().split()[3].split("/")[0]))
-            time.sleep(pause)
-    except (OSError, IndexError, ValueError):  # not Linux
-        try:
-            return round(os.getloadavg()[0])
-        except (AttributeError, OSError):  # Windows
-            return 0
-    return max(0, statistics.median_low(counts) - 1)
+        return os.cpu_count() or 1
 
 
 class WorkPool:
