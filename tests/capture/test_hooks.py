@@ -35,6 +35,21 @@ def test_hand_set_weights_give_exact_activations_through_the_store(tiny, tiny_in
         np.testing.assert_allclose(logits[:, 0], want2.mean(axis=(1, 2)), rtol=1e-6)
 
 
+def test_float16_store_holds_the_hand_set_activations_rounded_to_float16(tiny, tmp_path):
+    # values that float16 keeps exactly, rounds (0.1, 1/3) and overflows (2e5 -> inf)
+    x = torch.tensor([[[[0.1, 1 / 3, 2.0, 2e5], [4.0, -0.25, 7.0, 3.0], [1.0, 2.0, 3.0, 4.0]]]])
+    out = capture(tiny, x, tmp_path / "h.h5", layers=["conv1"], dtype="float16")
+    exact = expected_conv1(x)[0].astype(np.float32)
+    with Store(out) as store:
+        assert store.activations("conv1").dtype == np.float16
+        got = store.volume("conv1", 0)
+    with np.errstate(over="ignore"):  # the value beyond float16's range becomes inf
+        want = exact.astype(np.float16).astype(np.float32)
+    np.testing.assert_array_equal(got, want)
+    assert got[0, 0, 0] != exact[0, 0, 0]  # 0.1 - (-0.25) = 0.35, rounded to 0.3501
+    assert np.isposinf(got[1, 0, 2]) and exact[1, 0, 2] > 65504  # beyond float16
+
+
 def test_inplace_relu_does_not_change_captured_values(tiny, tiny_input):
     with capture_outputs(tiny, ["conv1"]) as outputs, torch.no_grad():
         tiny(tiny_input)
