@@ -58,7 +58,7 @@ class OrderingEstimator(BaseEstimator):
         self.order_ = order
         self.position_ = np.argsort(order, kind="stable").astype(np.int64)
         self._metrics: dict[str, Any] | None = None
-        self._metrics_of: tuple[np.ndarray, np.ndarray] | None = (dist, order)
+        self._dist: np.ndarray | None = dist  # until the metrics are read
         return self
 
     @property
@@ -69,9 +69,9 @@ class OrderingEstimator(BaseEstimator):
         is kept until then."""
         check_is_fitted(self, "order_")
         if self._metrics is None:
-            assert self._metrics_of is not None
-            self._metrics = order_metrics(*self._metrics_of)
-            self._metrics_of = None
+            assert self._dist is not None
+            self._metrics = order_metrics(self._dist, self.order_)
+            self._dist = None
         return self._metrics
 
     def _validate(self, X: Any, *, row: Any, whole_rows: bool) -> np.ndarray:

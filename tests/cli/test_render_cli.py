@@ -82,7 +82,8 @@ def panel_values(plotter, index: int) -> np.ndarray:  # type: ignore[no-untyped-
 
 @pytest.mark.slow
 def test_gradients_from_npy_compared_with_difference(tmp_path, needs_gl):
-    from volviz.render.build import SceneSpec, load_panels, scene_plotter
+    from volviz.render.build import SceneSpec, load_panels, scene_model
+    from volviz.render.draw import draw
     from volviz.render.volume import Style
     from volviz.store.views import normalize
 
@@ -94,7 +95,8 @@ def test_gradients_from_npy_compared_with_difference(tmp_path, needs_gl):
         np.testing.assert_allclose(panel.volume, np.abs(g).sum(axis=1), rtol=1e-6)
     # The third panel shows a - b on a symmetric scale: both signs, exactly those values.
     diff = panels[0].volume - panels[1].volume
-    shown = scene_plotter(None, spec, Style(window_size=(480, 200)))
+    style = Style(window_size=(480, 200))
+    shown = draw(scene_model(None, spec, style), style)
     want = normalize(diff, "symmetric")[0].ravel()
     np.testing.assert_allclose(np.sort(panel_values(shown, 2)), np.sort(want), atol=1e-6)
     shown.close()

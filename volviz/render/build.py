@@ -129,13 +129,6 @@ def scene_model(store: Any, spec: SceneSpec, style: Style) -> Scene:
     return describe(spec, style, load_panels(store, spec))
 
 
-def scene_plotter(store: Any, spec: SceneSpec, style: Style) -> pv.Plotter:
-    """:func:`scene_model` drawn into a Plotter."""
-    from volviz.render.draw import draw
-
-    return draw(scene_model(store, spec, style), style)
-
-
 def build(
     spec: SceneSpec,
     style: Style,
