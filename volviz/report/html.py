@@ -179,10 +179,10 @@ class ReportBuild:
         sections = []
         work = zip(self.layers, self.shapes, self.futures, strict=True)
         for done, (layer, shape, (pics, stats)) in enumerate(work, start=1):
-            order_name, figures, links = outcome(pics)
+            order_shown, figures, links = outcome(pics)
             layer_stats, stat_figures = outcome(stats)
             section = Section(layer, shape)
-            section.rows = _stat_rows(layer_stats, store, order_name)
+            section.rows = _stat_rows(layer_stats, store, order_shown)
             section.figures = figures + stat_figures
             section.links = links
             sections.append(section)
@@ -230,7 +230,7 @@ def _queue(pool: WorkPool, jobs: list[LayerJob], folder: Path) -> list[tuple[Fut
     return [futures[i] for i in range(len(jobs))]
 
 
-def _stat_rows(stats: Any, store: Any, order_name: str) -> list[tuple[str, str]]:
+def _stat_rows(stats: Any, store: Any, order_shown: str) -> list[tuple[str, str]]:
     from volviz.analysis.stats import describe_stage
 
     names = [r["name"] for r in store.inputs]
@@ -250,17 +250,8 @@ def _stat_rows(stats: Any, store: Any, order_name: str) -> list[tuple[str, str]]
         ("always-on channels (> 0 everywhere)", _list(stats.always_on)),
         ("mean |correlation| between channels", f"{off:.3f}"),
         (f"strongest channel: {best}, top images", top),
-        ("ordering shown", _order_note(store, stats.layer, order_name)),
+        ("ordering shown", order_shown),
     ]
-
-
-def _order_note(store: Any, layer: str, order_name: str) -> str:
-    """The ordering's name; for the report's own ``best`` fit, how far its search went."""
-    from volviz.report.layers import REPORT_KICKS
-
-    if order_name != "best" or store.orderings(layer):
-        return order_name
-    return f"best, {REPORT_KICKS} kicks (volviz order stores the full search)"
 
 
 def _list(values: np.ndarray, limit: int = 20) -> str:

@@ -74,7 +74,9 @@ def pictures(job: LayerJob, folder: Path) -> tuple[str, list[Figure], list[Figur
 
     Returns
     -------
-    order_name : str
+    order_shown : str
+        The ordering for the statistics table: a stored one's name, or for the report's own
+        fit how far it searched.
     figures : list of (caption, file)
     links : list of (label, file)
     """
@@ -102,7 +104,10 @@ def pictures(job: LayerJob, folder: Path) -> tuple[str, list[Figure], list[Figur
     for fmt in ("vti", "nrrd"):
         exporters.write_volume(folder / f"{slug}.{fmt}", volume, metadata=meta)
         links.append((f"{fmt.upper()} volume (raw values, original order)", f"{slug}.{fmt}"))
-    return order_name, figures, links
+    shown = order_name
+    if job.order is None and order_name == "best":
+        shown = f"best, {REPORT_KICKS} kicks (volviz order stores the full search)"
+    return shown, figures, links
 
 
 def statistics(job: LayerJob, folder: Path) -> tuple[LayerStats, list[Figure]]:
