@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -123,3 +126,16 @@ def test_render_bad_layer_and_image(store_path, tmp_path):
 def test_version_and_fast_help():
     assert "volviz, version" in run("--version").output
     assert "capture" in run("--help").output
+
+
+def test_cli_start_up_imports_no_heavy_library():
+    """`volviz --help` and every command's option parsing stay light: the libraries load
+    where a command uses them (a module-level import in an option declaration used to pull
+    in numpy)."""
+    code = (
+        "import sys, volviz.cli.main; "
+        "print(sorted(m for m in ('numpy', 'torch', 'h5py', 'pyvista', 'vtk', 'matplotlib', "
+        "'sklearn') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

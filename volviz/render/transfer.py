@@ -1,14 +1,18 @@
 """Opacity transfer functions over the display range 0..1 (after ``normalize``).
 
 Each preset is a curve of ``N_TABLE`` opacities, one per equal step of the display value;
-VTK interpolates linearly between them.
+VTK interpolates linearly between them. The CLI reads ``PRESETS`` and ``PRESET_HELP`` when it
+starts, so numpy is imported where a curve is made.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
 from volviz.errors import VolvizError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 N_TABLE = 256
 PRESETS = ("ramp", "linear", "sigmoid", "sparse", "diverging")
@@ -42,6 +46,8 @@ def opacity_curve(
     ndarray of shape (n,)
         Opacities in 0..1 for display values ``linspace(0, 1, n)``.
     """
+    import numpy as np
+
     if scale < 0 or not np.isfinite(scale):
         raise VolvizError("must be a number >= 0", param="opacity_scale", value=scale)
     v = np.linspace(0.0, 1.0, n)
