@@ -21,8 +21,9 @@
     A fresh process capturing one image: interpreter + imports, model build, the capture.
 
 Model: EfficientNet-Lite0 (embedded ImageNet weights), all 49 convolutions, the four bundled
-photos (chelsea, coffee, rocket, astronaut) repeated to 32 images, batch 16, torch on 1
-thread; the captures of one round run one after another, best of 3 rounds.
+photos (chelsea, coffee, rocket, astronaut) repeated to 64 images (4 batches of 16: a
+capture's throughput, not only its first and last batch), torch on 1 thread; the captures
+of one round run one after another, best of 3 rounds (gzip: 1).
 """
 
 from __future__ import annotations
@@ -38,20 +39,22 @@ from typing import Any
 
 HERE = Path(__file__).resolve()
 ROOT = HERE.parents[1]
-IMAGES, BATCH, ROUNDS = 32, 16, 3
+IMAGES, BATCH, ROUNDS = 64, 16, 3
 # (label, dtype, codec, checksum)
 CONFIGS = [
     ("raw", "float32", "none", True),
     ("raw-no-checksum", "float32", "none", False),
     ("gzip", "float32", "gzip", True),
+    ("blosc-lz4", "float32", "blosc-lz4", True),
+    ("blosc-zstd", "float32", "blosc-zstd", True),
     ("blosc2-lz4", "float32", "blosc2-lz4", True),
-    ("blosc2-lz4-bitshuffle", "float32", "blosc2-lz4-bitshuffle", True),
-    ("blosc2-zstd", "float32", "blosc2-zstd", True),
     ("blosc2-zstd-bitshuffle", "float32", "blosc2-zstd-bitshuffle", True),
     ("raw-float16", "float16", "none", True),
+    ("blosc-lz4-float16", "float16", "blosc-lz4", True),
+    ("blosc-zstd-float16", "float16", "blosc-zstd", True),
     ("blosc2-lz4-float16", "float16", "blosc2-lz4", True),
-    ("blosc2-zstd-bitshuffle-float16", "float16", "blosc2-zstd-bitshuffle", True),
 ]
+SLOW = ("gzip",)  # measured in the first round only: 10x off the goal, 25 s a run
 
 
 def _kind(module: Any) -> str:
@@ -117,6 +120,8 @@ def compression(folder: Path) -> dict[str, Any]:
     files: dict[str, int] = {}
     for round_ in range(ROUNDS):
         for label, dtype, codec, checksum in CONFIGS:
+            if round_ and label in SLOW:
+                continue
             target = folder / f"{label}.h5"
             writer.dataset_filters = (  # type: ignore[assignment]
                 with_checksum

@@ -56,6 +56,44 @@ def test_inplace_relu_does_not_change_captured_values(tiny, tiny_input):
     np.testing.assert_array_equal(outputs["conv1"].numpy(), expected_conv1(tiny_input))
 
 
+def test_on_output_gets_converted_copies_as_each_layer_runs(tiny, tiny_input):
+    events: list[tuple[str, torch.Tensor | None]] = []
+    tiny.conv2.register_forward_pre_hook(lambda *_: events.append(("conv2 starts", None)))
+    record = lambda key, copy: events.append((key, copy))  # noqa: E731
+    with (
+        capture_outputs(tiny, ["conv1", "conv2"], dtype=torch.float16, on_output=record) as out,
+        torch.no_grad(),
+    ):
+        tiny(tiny_input)
+    assert [key for key, _ in events] == ["conv1", "conv2 starts", "conv2"]
+    assert out == {}  # handed on, not kept
+    conv1 = events[0][1]
+    assert conv1 is not None and conv1.dtype == torch.float16
+    # the copy was taken before the in-place ReLU
+    np.testing.assert_array_equal(conv1.numpy(), expected_conv1(tiny_input).astype(np.float16))
+
+
+def test_capture_writes_each_layer_while_the_forward_goes_on(tiny, tiny_input, tmp_path):
+    """conv1's rows are handed to the writer before conv2 runs (a batch's writes overlap
+    its own forward, so the last batch leaves only its last layer to write)."""
+    from volviz.store.partial import ResumableWriter
+
+    events: list[str] = []
+    tiny.conv2.register_forward_pre_hook(lambda *_: events.append("conv2 starts"))
+    add_layer = ResumableWriter.add_layer
+
+    def logged(self, key, array, attrs=None):  # type: ignore[no-untyped-def]
+        events.append(f"write {key}")
+        add_layer(self, key, array, attrs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ResumableWriter, "add_layer", logged)
+        out = capture(tiny, tiny_input, tmp_path / "t.h5", layers=["conv1", "conv2"])
+    assert events == ["write conv1", "conv2 starts", "write conv2"]
+    with Store(out) as store:
+        np.testing.assert_array_equal(store.activations("conv1")[()], expected_conv1(tiny_input))
+
+
 def test_hooks_removed_and_flags_restored_also_on_error(tiny, tiny_input):
     tiny.train()
     tiny.conv2.eval()

@@ -69,11 +69,17 @@ def test_overwritten_bytes_are_caught_by_validate_and_reads(tmp_path: Path) -> N
     assert not (tmp_path / "v.npy").exists()
 
 
-@pytest.mark.parametrize("merged", [False, True], ids=["store", "merged-store"])
-def test_a_reader_without_hdf5plugin_is_told_to_install_it(tmp_path: Path, merged: bool) -> None:
+@pytest.mark.parametrize(
+    ("codec", "merged"),
+    [("blosc-lz4", False), ("blosc2-lz4", False), ("blosc-zstd", True)],
+    ids=["blosc", "blosc2", "merged-store"],
+)
+def test_a_reader_without_hdf5plugin_is_told_to_install_it(
+    tmp_path: Path, codec: str, merged: bool
+) -> None:
     from volviz.store.shards import merge_shards
 
-    with StoreWriter(tmp_path / "s.h5", attrs=ATTRS, compress="blosc2-lz4") as writer:
+    with StoreWriter(tmp_path / "s.h5", attrs=ATTRS, compress=codec) as writer:
         writer.append(RECORDS, arrays())
     path = merge_shards([tmp_path / "s.h5"], tmp_path / "m.h5") if merged else tmp_path / "s.h5"
     with Store(path) as store:  # with the plugin (this process): exact values
@@ -86,8 +92,8 @@ def test_a_reader_without_hdf5plugin_is_told_to_install_it(tmp_path: Path, merge
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HDF5_PLUGIN_PATH": str(tmp_path)}
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert run.returncode == 1
-    assert "is compressed with blosc2-lz4; reading it needs the hdf5plugin package" in run.stderr
-    with pytest.raises(StoreError, match="compress='lzf' is not one of none, gzip, blosc2-lz4"):
+    assert f"is compressed with {codec}; reading it needs the hdf5plugin package" in run.stderr
+    with pytest.raises(StoreError, match="compress='lzf' is not one of none, gzip, blosc-lz4"):
         StoreWriter(tmp_path / "t.h5", compress="lzf")
 
 

@@ -52,6 +52,33 @@ def test_round_trip_is_exact_and_stamped(tmp_path, arrays, background):
         assert f["layers/b/activations"].chunks == (1, 32, 40, 40)
 
 
+def test_layers_added_one_by_one_are_written_at_once_and_count_when_committed(tmp_path, arrays):
+    """``add_layer`` writes a layer's rows of the open batch; ``append`` commits the batch."""
+    path = tmp_path / "s.h5"
+    with pytest.raises(StoreError) as excinfo, StoreWriter(path, attrs={"model": "m"}) as w:
+        w.add_layer("b", arrays["b"][:2])
+        assert w.file is not None and w.file["layers/b/activations"].shape[0] == 2
+        assert w.n_images == 0  # written, not yet committed
+        w.add_layer("a.conv", arrays["a.conv"][:2])
+        w.append(RECORDS[:2], None, np.zeros((2, 4)))
+        assert w.n_images == 2
+        w.append(RECORDS[2:], {k: v[2:] for k, v in arrays.items()})
+        with pytest.raises(StoreError, match="^layer 'b' was given twice for one batch"):
+            w.add_layer("b", arrays["b"][:1])
+            w.add_layer("b", arrays["b"][:1])
+    assert excinfo.match("^layer 'b' was added after the last append; append commits a batch")
+    assert not path.exists() and list(tmp_path.iterdir()) == []
+    with StoreWriter(path, attrs={"model": "m"}, background=True) as w:
+        for i in range(3):
+            w.add_layer("b", arrays["b"][i : i + 1])
+            w.add_layer("a.conv", arrays["a.conv"][i : i + 1])
+            w.append(RECORDS[i : i + 1])
+    with Store(path) as store:
+        assert store.layers == ["b", "a.conv"]  # in the order they were first added
+        for key, array in arrays.items():
+            np.testing.assert_array_equal(store.activations(key)[()], array)
+
+
 def test_chunks_hold_a_block_of_channels_of_one_image():
     assert activation_chunks((32, 112, 112), 4) == (1, 4, 112, 112)  # 4 divides 32
     assert activation_chunks((97, 112, 112), 4) == (1, 5, 112, 112)  # prime C: nearest 256 KiB
@@ -88,7 +115,10 @@ def test_failed_write_leaves_no_file_and_existing_needs_force(tmp_path, arrays):
 
 def test_writer_thread_error_surfaces_and_removes_file(tmp_path, arrays):
     path = tmp_path / "s.h5"
-    with pytest.raises(StoreError, match="does not fit"), StoreWriter(path, background=True) as w:
+    with (
+        pytest.raises(StoreError, match="'b': 2 rows for a batch of 1 in"),
+        StoreWriter(path, background=True) as w,
+    ):
         w.append(RECORDS[:2], {"b": arrays["b"][:2]})
         w.append(RECORDS[2:], {"b": arrays["b"][:2]})  # 2 maps for 1 record
     assert not path.exists() and list(tmp_path.iterdir()) == []

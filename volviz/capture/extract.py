@@ -114,6 +114,10 @@ def capture(
     settings = {k: attrs[k] for k in RESUME_SETTINGS} | {"compress": compress}
     pin = loaded.device.type == "cuda" if pin_memory is None else pin_memory
     store_dtype = torch.float16 if dtype == "float16" else torch.float32
+
+    def write(key: str, tensor: torch.Tensor) -> None:  # in the forward, as each layer runs
+        writer.add_layer(key, tensor.numpy(), _layer_attrs(modules, key, post))
+
     with (
         ResumableWriter(
             out,
@@ -127,19 +131,20 @@ def capture(
             class_names=loaded.class_names,
         ) as writer,
         eval_mode(loaded.module),
-        staged_outputs(loaded.module, stages) as (run, outputs, post),
+        # copies made in the stored dtype on the CPU by the hooks (float16: one pass)
+        staged_outputs(loaded.module, stages, dtype=store_dtype, device="cpu", on_output=write) as (
+            run,
+            _,
+            post,
+        ),
         torch.no_grad(),
     ):
         total, batches = _stream(source, writer.stored, batch_size, num_workers, pin)
         done = writer.n_images
         for records, x in batches:
             logits = run(x.to(loaded.device, non_blocking=pin))
-            # float16 stores: converted by torch here (twice numpy's speed, and the writer's
-            # thread then moves half the bytes)
-            arrays = {k: v.to("cpu", store_dtype).numpy() for k, v in outputs.items()}
-            layer_attrs = {k: _layer_attrs(modules, k, post) for k in arrays}
             logits_np = logits.cpu().numpy() if isinstance(logits, torch.Tensor) else None
-            writer.append(records, arrays, logits_np, layer_attrs)
+            writer.append(records, None, logits_np)
             done += len(records)
             if progress:
                 progress(done, total if total is not None else done)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,13 +28,24 @@ def call_key(name: str, call: int) -> str:
 
 
 @contextmanager
-def capture_outputs(model: nn.Module, names: Sequence[str]) -> Iterator[dict[str, torch.Tensor]]:
+def capture_outputs(
+    model: nn.Module,
+    names: Sequence[str],
+    *,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+    on_output: Callable[[str, torch.Tensor], None] | None = None,
+) -> Iterator[dict[str, torch.Tensor]]:
     """Record a copy of each named module's output during forwards run inside the block.
 
     The yielded dict maps ``name`` (and ``name@1``, ``name@2``... for a module called again
-    in the same forward, as EfficientNet reuses its activation modules) to a detached clone:
+    in the same forward, as EfficientNet reuses its activation modules) to a detached copy:
     a following in-place op (``ReLU(inplace=True)``) cannot change what was recorded. The
-    dict is refilled on every forward. Hooks are removed on exit, also after an exception.
+    copy is made in ``dtype`` on ``device`` when given (one pass, not a clone and then a
+    conversion). The dict is refilled on every forward. With ``on_output``, each copy is
+    handed to ``on_output(key, copy)`` as soon as its module has run (a store writer writes
+    it while the rest of the forward runs) and the dict stays empty. Hooks are removed on
+    exit, also after an exception.
     """
     modules = dict(model.named_modules())
     outputs: dict[str, torch.Tensor] = {}
@@ -49,8 +60,13 @@ def capture_outputs(model: nn.Module, names: Sequence[str]) -> Iterator[dict[str
             call = counts.get(name, 0)
             counts[name] = call + 1
             tensor = output[0] if isinstance(output, tuple | list) else output
-            if isinstance(tensor, torch.Tensor):
-                outputs[call_key(name, call)] = tensor.detach().clone()
+            if not isinstance(tensor, torch.Tensor):
+                return
+            copy = tensor.detach().to(device=device, dtype=dtype, copy=True)
+            if on_output is None:
+                outputs[call_key(name, call)] = copy
+            else:
+                on_output(call_key(name, call), copy)
 
         return record
 

@@ -323,33 +323,47 @@ class PostRunner(nn.Module):
 
 @contextmanager
 def staged_outputs(
-    model: nn.Module, stages: Mapping[str, str]
+    model: nn.Module,
+    stages: Mapping[str, str],
+    *,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+    on_output: Callable[[str, torch.Tensor], None] | None = None,
 ) -> Iterator[tuple[Callable[[torch.Tensor], Any], dict[str, torch.Tensor], dict[str, PostInfo]]]:
     """Run forwards that record each layer's raw output and/or post-activation.
 
     Yields ``(run, outputs, info)``: ``run(x)`` returns the model's output and refills
     ``outputs`` with ``{key: tensor}`` in network order (``NAME`` for the raw output,
     ``NAME+post`` for what the next layer receives); ``info`` describes each post key's chain.
-    With no post stage the model runs as it is (no tracing). Hooks are removed on exit.
+    Copies are made in ``dtype`` on ``device`` when given. With ``on_output``, each is handed
+    to ``on_output(key, tensor)`` in network order instead (as soon as its module has run
+    when there is no post stage) and ``outputs`` stays empty. With no post stage the model
+    runs as it is (no tracing). Hooks are removed on exit.
     """
     pre = [n for n, s in stages.items() if s in ("pre", "both")]
     post = [n for n, s in stages.items() if s in ("post", "both")]
     if not post:
-        with capture_outputs(model, pre) as raw_only:
+        with capture_outputs(
+            model, pre, dtype=dtype, device=device, on_output=on_output
+        ) as raw_only:
             yield model, raw_only, {}
         return
     runner = PostRunner(model, list(stages), post)
     rank = {name: i for i, name in enumerate(stages)}
     outputs: dict[str, torch.Tensor] = {}
-    with capture_outputs(runner.graph_module, pre) as raw:
+    with capture_outputs(runner.graph_module, pre, dtype=dtype, device=device) as raw:
 
         def run(x: torch.Tensor) -> Any:
             outputs.clear()  # free the last batch's copies before making new ones
             result, posts = runner(x)
-            both = {**raw, **posts}
+            both = {**raw, **{k: v.to(device=device, dtype=dtype) for k, v in posts.items()}}
             order = sorted(both, key=lambda k: _rank(rank, k))
             outputs.clear()
-            outputs.update((k, both[k]) for k in order)
+            for key in order:
+                if on_output is None:
+                    outputs[key] = both[key]
+                else:
+                    on_output(key, both[key])
             return result
 
         yield run, outputs, {post_key(k): v for k, v in runner.info.items()}

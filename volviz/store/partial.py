@@ -181,6 +181,7 @@ class ResumableWriter(StoreWriter):
         self._journal: IO[bytes] | None = None
         self._lock: filelock.BaseFileLock | None = None
         self._owns = False  # whether the partial and journal there are this run's
+        self._crcs: dict[str, int] = {}  # of the arrays written for the open batch
 
     def __enter__(self) -> ResumableWriter:
         self._take_lock()
@@ -306,17 +307,16 @@ class ResumableWriter(StoreWriter):
             raise self._error
         self._start_thread()
 
-    def _write(
-        self,
-        inputs: Sequence[Mapping[str, str]],
-        arrays: Mapping[str, np.ndarray],
-        logits: np.ndarray | None,
-        layer_attrs: Mapping[str, Mapping[str, Any]],
-    ) -> None:
-        super()._write(inputs, arrays, logits, layer_attrs)
+    def _write_layer(self, key: str, array: np.ndarray, attrs: Mapping[str, Any]) -> None:
+        super()._write_layer(key, array, attrs)
+        self._crcs[f"layers/{key}"] = crc(array)
+
+    def _commit(self, inputs: Sequence[Mapping[str, str]], logits: np.ndarray | None) -> None:
+        """Commit the batch: flush the file, then append its journal line."""
+        super()._commit(inputs, logits)
         assert self.file is not None and self._journal is not None
         self.file.flush()
-        crcs = {f"layers/{k}": crc(v) for k, v in arrays.items()}
+        crcs, self._crcs = self._crcs, {}
         if logits is not None and np.ndim(logits) == 2:
             crcs["logits"] = crc(np.asarray(logits, dtype=np.float32))
         entry = {"records": [dict(r) for r in inputs], "crc": crcs}

@@ -118,7 +118,10 @@ class StoreWriter:
         self.tmp = temp_name(self.path)  # exporters._atomic's naming and clean-up
         self.file: h5py.File | None = None
         self._n = 0
-        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=1)
+        self._queue: queue.Queue[tuple[Callable[[], None], bool] | None] = queue.Queue()
+        self._slots = threading.Semaphore(3)  # uncommitted batches (see _submit)
+        self._batch_open = False
+        self._layer_rows: dict[str, int] = {}  # rows each layer got in the open batch
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
@@ -145,6 +148,10 @@ class StoreWriter:
         tb: TracebackType | None,
     ) -> None:
         self._close()
+        if self._layer_rows and self._error is None:
+            keys = ", ".join(map(repr, self._layer_rows))
+            msg = f"layer {keys} was added after the last append; append commits a batch"
+            self._error = StoreError(msg)
         self._finish(ok=exc_type is None and self._error is None)
         if exc_type is None and self._error is not None:
             raise self._error
@@ -164,14 +171,40 @@ class StoreWriter:
         else:
             self.tmp.unlink(missing_ok=True)
 
+    def add_layer(
+        self, key: str, array: np.ndarray, attrs: Mapping[str, Any] | None = None
+    ) -> None:
+        """Queue one layer's rows (B, C, H, W) of the batch that the next ``append`` commits.
+
+        With ``background`` they are written while the caller computes the next layers, so
+        only the last layer of the last batch is written after the last forward.
+        """
+        self._check_open()
+        array = np.ascontiguousarray(array, dtype=self.dtype)
+        self._submit(lambda: self._write_layer(key, array, attrs or {}), commit=False)
+
     def append(
         self,
         inputs: Sequence[Mapping[str, str]],
-        activations: Mapping[str, np.ndarray],
+        activations: Mapping[str, np.ndarray] | None = None,
         logits: np.ndarray | None = None,
         layer_attrs: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
-        """Append one batch: input records, ``{layer: (B, C, H, W)}`` and logits (B, K)."""
+        """Append one batch: input records, ``{layer: (B, C, H, W)}`` and logits (B, K).
+
+        Layers queued with ``add_layer`` since the last ``append`` belong to this batch; a
+        batch counts as written (``n_images``) only once all of it is.
+        """
+        for key, array in (activations or {}).items():
+            self.add_layer(key, array, (layer_attrs or {}).get(key))
+        self._check_open()
+        self._submit(lambda: self._commit(inputs, logits), commit=True)
+
+    @property
+    def n_images(self) -> int:
+        return self._n
+
+    def _check_open(self) -> None:
         if self.file is None:
             msg = (
                 f"StoreWriter({str(self.path)!r}) is not open: append inside "
@@ -179,26 +212,36 @@ class StoreWriter:
                 "and renamed when the block ends)"
             )
             raise StoreError(msg)
-        arrays = {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in activations.items()}
-        job = lambda: self._write(inputs, arrays, logits, layer_attrs or {})  # noqa: E731
+
+    def _submit(self, job: Callable[[], None], *, commit: bool) -> None:
+        """Run ``job`` now, or queue it for the writer thread.
+
+        At most three batches are uncommitted (one being written, one queued, one being
+        computed): the first job of a fourth waits until the oldest is written, which bounds
+        memory to a few batches.
+        """
         if self._thread is None:
             job()
             return
         if self._error is not None:
             raise self._error
-        self._queue.put(job)
-
-    @property
-    def n_images(self) -> int:
-        return self._n
+        if not self._batch_open:
+            self._slots.acquire()
+            self._batch_open = True
+        self._queue.put((job, commit))
+        self._batch_open = not commit
 
     def _drain(self) -> None:
-        while (job := self._queue.get()) is not None:
+        while (item := self._queue.get()) is not None:
+            job, commit = item
             try:
                 if self._error is None:
                     job()
             except BaseException as exc:  # handed to the main thread on the next call
                 self._error = exc
+            finally:
+                if commit:
+                    self._slots.release()
 
     def _stop_thread(self) -> None:
         if self._thread is not None:
@@ -214,25 +257,30 @@ class StoreWriter:
             inputs.create_dataset(key, shape=(0,), maxshape=(None,), dtype=_STR, chunks=(256,))
         stamp(self.file.create_group("layers"), "layers")
 
-    def _write(
-        self,
-        inputs: Sequence[Mapping[str, str]],
-        arrays: Mapping[str, np.ndarray],
-        logits: np.ndarray | None,
-        layer_attrs: Mapping[str, Mapping[str, Any]],
-    ) -> None:
+    def _write_layer(self, key: str, array: np.ndarray, attrs: Mapping[str, Any]) -> None:
+        """Write a layer's rows of the open batch after the committed ones."""
+        if key in self._layer_rows:
+            raise StoreError(f"layer {key!r} was given twice for one batch")
+        ds = self._activation_dataset(key, array.shape[1:], attrs)
+        if array.shape[1:] != ds.shape[1:]:
+            msg = f"layer {key!r}: batch shape {array.shape} does not fit {ds.shape}"
+            raise StoreError(msg)
+        ds.resize(self._n + len(array), axis=0)
+        _write_rows(ds, self._n, array)
+        self._layer_rows[key] = len(array)
+
+    def _commit(self, inputs: Sequence[Mapping[str, str]], logits: np.ndarray | None) -> None:
+        """Write the batch's input records and predictions; the batch is then written."""
         assert self.file is not None
         n0, n1 = self._n, self._n + len(inputs)
+        for key, rows in self._layer_rows.items():
+            if rows != n1 - n0:
+                msg = f"layer {key!r}: {rows} rows for a batch of {n1 - n0} inputs"
+                raise StoreError(msg)
+        self._layer_rows.clear()
         for key, ds in self.file["inputs"].items():
             ds.resize((n1,))
             ds[n0:n1] = [record.get(key, "") for record in inputs]
-        for key, array in arrays.items():
-            ds = self._activation_dataset(key, array.shape[1:], layer_attrs.get(key, {}))
-            if array.shape[1:] != ds.shape[1:] or array.shape[0] != n1 - n0:
-                msg = f"layer {key!r}: batch shape {array.shape} does not fit {ds.shape}"
-                raise StoreError(msg)
-            ds.resize(n1, axis=0)
-            _write_rows(ds, n0, array)
         if logits is not None:
             self._write_predictions(n0, n1, np.asarray(logits, dtype=np.float32))
         self._n = n1
