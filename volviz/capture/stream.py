@@ -28,7 +28,7 @@ Source = Sequence[str] | torch.Tensor | Dataset | DataLoader
 
 def tensor_sha256(x: torch.Tensor) -> str:
     """SHA-256 of a tensor's values as contiguous float32 bytes (its content hash)."""
-    return hashlib.sha256(x.detach().cpu().float().contiguous().numpy().tobytes()).hexdigest()
+    return hashlib.sha256(x.detach().cpu().float().contiguous().numpy()).hexdigest()  # no copy
 
 
 class ImageFiles(Dataset):

@@ -38,8 +38,10 @@ def compress_option(fn: F) -> F:
         metavar="CODEC",
         default="none",
         show_default=True,
-        help="Compress activations: gzip (any HDF5 reader, slow), blosc2-lz4, blosc2-zstd, "
-        "blosc2-lz4-bitshuffle, blosc2-zstd-bitshuffle (fast; need hdf5plugin).",
+        help="Compress activations: gzip (any HDF5 reader, slow); blosc-lz4 (fastest: with "
+        "--dtype float16 2.2x smaller than float32 at full capture speed), blosc-zstd "
+        "(smaller, slower), blosc2-lz4, blosc2-zstd, blosc2-lz4-bitshuffle, "
+        "blosc2-zstd-bitshuffle (the blosc codecs need hdf5plugin).",
     )(fn)
 
 
