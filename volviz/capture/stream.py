@@ -28,7 +28,8 @@ Source = Sequence[str] | torch.Tensor | Dataset | DataLoader
 
 def tensor_sha256(x: torch.Tensor) -> str:
     """SHA-256 of a tensor's values as contiguous float32 bytes (its content hash)."""
-    return hashlib.sha256(x.detach().cpu().float().contiguous().numpy()).hexdigest()  # no copy
+    values = x.detach().cpu().float().contiguous().numpy()
+    return hashlib.sha256(memoryview(values)).hexdigest()  # the array's bytes, not a copy
 
 
 class ImageFiles(Dataset):
