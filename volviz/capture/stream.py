@@ -29,7 +29,7 @@ Source = Sequence[str] | torch.Tensor | Dataset | DataLoader
 def tensor_sha256(x: torch.Tensor) -> str:
     """SHA-256 of a tensor's values as contiguous float32 bytes (its content hash)."""
     values = x.detach().cpu().float().contiguous().numpy()
-    return hashlib.sha256(memoryview(values)).hexdigest()  # the array's bytes, not a copy
+    return hashlib.sha256(values.data).hexdigest()  # the array's own bytes, not a copy
 
 
 class ImageFiles(Dataset):
