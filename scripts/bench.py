@@ -73,7 +73,11 @@ def _batch(n: int) -> Any:
 
 
 def bench_capture() -> dict[str, Any]:
-    """capture -> store wall time vs a plain forward, and vs forward + np.save of the same maps."""
+    """capture -> store wall time vs a plain forward, and vs forward + np.save of the same maps.
+
+    Also against a forward whose hooks copy each conv output (``copying_forward_s``): the
+    copies a capture by hand must make before np.save. Best of 5, interleaved.
+    """
     import torch
 
     from volviz.capture.extract import capture
@@ -111,13 +115,20 @@ def bench_capture() -> dict[str, Any]:
                     for i, a in enumerate(arrays.values()):
                         np.save(f"{tmp}/a{j}_{i}.npy", a)
 
+            def copying_forward(m: Any = model, names: list[str] = names) -> None:
+                # what capturing by hand costs before np.save: a copy of every conv output
+                # (torchvision's in-place ReLU rewrites an uncopied one)
+                with torch.no_grad(), capture_outputs(m.module, names):
+                    for b in batches:
+                        m.module(b)
+
             target = Path(tmp) / "c.h5"
 
             def to_store(m: Any = model, names: list[str] = names, target: Path = target) -> None:
                 capture(m, x, target, layers=names, force=True, batch_size=BATCH)
 
-            forward, npsave, store = side_by_side(
-                [forward_only, save, to_store], 3, cleanup=remove_files(tmp)
+            forward, copying, npsave, store = side_by_side(
+                [forward_only, copying_forward, save, to_store], 5, cleanup=remove_files(tmp)
             )
             mb = sum(a.nbytes for a in arrays.values()) / 2**20
             key = name.replace("-", "_")
@@ -129,6 +140,8 @@ def bench_capture() -> dict[str, Any]:
                 "capture_to_store_s": round(store, 3),
                 "capture_over_forward": round(store / forward, 3),
                 "capture_over_forward_plus_save": round(store / (forward + npsave), 3),
+                "copying_forward_s": round(copying, 3),
+                "capture_over_copying_forward_plus_save": round(store / (copying + npsave), 3),
             }
             worst_fwd = max(worst_fwd, store / forward)
             worst_save = max(worst_save, store / (forward + npsave))
