@@ -66,7 +66,7 @@ def test_layers_added_one_by_one_are_written_at_once_and_count_when_committed(tm
         with pytest.raises(StoreError, match="^layer 'b' was given twice for one batch"):
             w.add_layer("b", arrays["b"][:1])
             w.add_layer("b", arrays["b"][:1])
-    assert excinfo.match("^layer 'b' was added after the last append; append commits a batch")
+    assert excinfo.match("^rows of layer 'b' were added after the last append, which commits")
     assert not path.exists() and list(tmp_path.iterdir()) == []
     with StoreWriter(path, attrs={"model": "m"}, background=True) as w:
         for i in range(3):

@@ -150,7 +150,7 @@ class StoreWriter:
         self._close()
         if self._layer_rows and self._error is None:
             keys = ", ".join(map(repr, self._layer_rows))
-            msg = f"layer {keys} was added after the last append; append commits a batch"
+            msg = f"rows of layer {keys} were added after the last append, which commits a batch"
             self._error = StoreError(msg)
         self._finish(ok=exc_type is None and self._error is None)
         if exc_type is None and self._error is not None:
