@@ -102,6 +102,23 @@ class _Tour:
         else:
             self.reverse(pos[a], pos[d])
 
+    def double_bridge(self, p1: int, p2: int, p3: int) -> list[int]:
+        """Swap the segments after positions ``p1 < p2 < p3`` (a 3-opt move without
+        reversal); return the six nodes at its new and old edges."""
+        t, pos, d, m = self.t, self.pos, self.d, self.m
+        i, j, k = p1 + 1, p2 + 1, p3 + 1
+        before, after = t[p1], t[k % m]
+        self.length += (
+            d[before][t[j]] + d[t[k - 1]][t[i]] + d[t[j - 1]][after]
+            - d[before][t[i]] - d[t[j - 1]][t[j]] - d[t[k - 1]][after]
+        )  # fmt: skip
+        touched = [before, t[i], t[j - 1], t[j], t[k - 1], after]
+        seg = t[j:k] + t[i:j]
+        t[i:k] = seg
+        for q, node in enumerate(seg, i):
+            pos[node] = q
+        return touched
+
 
 class _Search:
     """Sequential 2-opt and 3-opt moves (LK depth 3) found by neighbour lists, no trial moves."""
@@ -241,34 +258,22 @@ class _Search:
         """Descend from the path ``order`` as well; keep the shorter of the two local optima
         and return the other (length, tour)."""
         tour = self.tour
-        saved_t, saved_pos, saved_length = tour.t[:], tour.pos[:], tour.length
+        saved_t, saved_length = tour.t[:], tour.length
         tour.set_path(order)
         self.descend(list(tour.t))
         if tour.length <= saved_length - _EPS:
             return saved_length, saved_t
         other = (tour.length, tour.t[:])
-        tour.t[:], tour.pos[:], tour.length = saved_t, saved_pos, saved_length
+        tour.set(saved_t, saved_length)
         return other
 
     def perturb(self, rng: random.Random, count: int) -> None:
         """``count`` double bridges at random positions across the tour, then descend: a
         restart near the current tour (kept even though it is longer)."""
         tour = self.tour
-        t, pos, d, m = tour.t, tour.pos, tour.d, tour.m
         touched = []
         for _ in range(count):
-            p1, p2, p3 = sorted(rng.sample(range(m), 3))
-            i, j, k = p1 + 1, p2 + 1, p3 + 1
-            before, after = t[p1], t[k % m]
-            tour.length += (
-                d[before][t[j]] + d[t[k - 1]][t[i]] + d[t[j - 1]][after]
-                - d[before][t[i]] - d[t[j - 1]][t[j]] - d[t[k - 1]][after]
-            )  # fmt: skip
-            touched += [before, t[i], t[j - 1], t[j], t[k - 1], after]
-            seg = t[j:k] + t[i:j]
-            t[i:k] = seg
-            for q, node in enumerate(seg, i):
-                pos[node] = q
+            touched += tour.double_bridge(*sorted(rng.sample(range(tour.m), 3)))
         self.descend(touched)
 
     def kick(self, rng: random.Random, walk: int) -> bool:
@@ -279,7 +284,7 @@ class _Search:
         and Rohe's random-walk kicks): much cheaper than cutting at random positions.
         """
         tour = self.tour
-        t, pos, d, m, near = tour.t, tour.pos, tour.d, tour.m, tour.near
+        t, pos, m, near = tour.t, tour.pos, tour.m, tour.near
         node = rng.randrange(m)
         cuts = {pos[node]}
         for _ in range(8 * walk):
@@ -290,20 +295,8 @@ class _Search:
             cuts.add(pos[node])
         if len(cuts) < 3:
             return False
-        p1, p2, p3 = sorted(cuts)
-        i, j, k = p1 + 1, p2 + 1, p3 + 1
-        before, after = t[p1], t[k % m]
-        delta = (
-            d[before][t[j]] + d[t[k - 1]][t[i]] + d[t[j - 1]][after]
-            - d[before][t[i]] - d[t[j - 1]][t[j]] - d[t[k - 1]][after]
-        )  # fmt: skip
         saved_t, saved_pos, saved_length = t[:], pos[:], tour.length
-        touched = [before, t[i], t[j - 1], t[j], t[k - 1], after]
-        seg = t[j:k] + t[i:j]
-        t[i:k] = seg
-        for q, node in enumerate(seg, i):
-            pos[node] = q
-        tour.length += delta
+        touched = tour.double_bridge(*sorted(cuts))
         self.descend(touched, back_to=saved_length)
         if tour.length > saved_length + _EPS:  # equal kept: it moves the search on
             t[:], pos[:], tour.length = saved_t, saved_pos, saved_length
