@@ -25,6 +25,11 @@ MISSING: Any = _Missing()
 """``value`` of an error whose value is not worth repeating (a flag, an absent option)."""
 
 
+def literal(text: str) -> str:
+    """``text`` for a ``detail`` that has ``{name}`` refs: its own braces kept as written."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
 def python_value(value: object) -> str:
     """``repr`` of ``value``, paths as their string (``'a/b.png'``, not ``PosixPath(...)``)."""
     return repr(str(value)) if isinstance(value, PurePath) else repr(value)

@@ -32,9 +32,9 @@ reads any exception by these attributes, whatever its class. Raise as
 
 from __future__ import annotations
 
-from exporters._errors import MISSING, ParamMessage, python_value, python_words
+from exporters._errors import MISSING, ParamMessage, literal, python_value, python_words
 
-__all__ = ["MISSING", "ParamMessage", "python_value", "python_words"]  # the protocol's names
+__all__ = ["MISSING", "ParamMessage", "literal", "python_value", "python_words"]  # the protocol
 
 
 class VolvizError(ParamMessage, Exception):

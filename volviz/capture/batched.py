@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from volviz.capture.targets import Target
-from volviz.errors import VolvizError
+from volviz.errors import VolvizError, literal
 
 Progress = Callable[[int, int], None]
 PerImage = tuple[dict[str, torch.Tensor], torch.Tensor]
@@ -48,7 +48,7 @@ def batched_per_image(
 ) -> PerImage:
     for name, module in modules.items():
         if not batched_supported(module):
-            shown = repr(name).replace("{", "{{").replace("}", "}}")
+            shown = literal(repr(name))
             kind = type(module).__name__
             msg = f"cannot rebuild gradients of {shown} ({kind}); use {{strategy}} or 'vmap'"
             raise GradientError(msg, param="strategy", value="batched", refs={"strategy": "loop"})

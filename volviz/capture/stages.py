@@ -26,7 +26,7 @@ from torch import fx, nn
 from torch.nn import functional as F
 
 from volviz.capture.hooks import call_key, capture_outputs
-from volviz.errors import InputError
+from volviz.errors import InputError, literal
 
 STAGES = ("pre", "post", "both")
 POST_SUFFIX = "+post"
@@ -197,7 +197,7 @@ def trace(model: nn.Module, names: Sequence[str]) -> fx.Graph:
     try:
         return Tracer().trace(model)
     except Exception as exc:  # fx raises many types (TraceError, TypeError, ...)
-        why = f"{type(exc).__name__}: {exc}".replace("{", "{{").replace("}", "}}")
+        why = literal(f"{type(exc).__name__}: {exc}")
         msg = f": torch.fx cannot trace {type(model).__name__} ({why}); capture {{stage}} instead"
         raise InputError(msg, param="stage", value="post", refs={"stage": "pre"}) from exc
 
@@ -217,7 +217,7 @@ def post_nodes(
             found[key] = (end, PostInfo(key, chain, activation, calls.get(end, end.name)))
     missing = [n for n in names if n not in {split_key(k)[0] for k in found}]
     if missing:
-        layer = repr(missing[0]).replace("{", "{{").replace("}", "}}")
+        layer = literal(repr(missing[0]))
         msg = (
             f": layer {layer} is not called in the traced graph "
             "(it runs inside another captured module); capture it with {stage}"

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import h5py
 
-from volviz.errors import StoreError
+from volviz.errors import StoreError, literal
 from volviz.store.reader import Store
 from volviz.store.schema import TMP_PREFIX, stamp
 
@@ -48,7 +48,7 @@ def replace_group(
     """
     if name in parent and not force:
         where = f"{parent.name}/{name} exists in {parent.file.filename}"
-        msg = where.replace("{", "{{").replace("}", "}}") + "; pass {force} to replace it"
+        msg = literal(where) + "; pass {force} to replace it"
         raise StoreError(msg, refs={"force": True})
     tmp = f"{TMP_PREFIX}{name}"
     if tmp in parent:

@@ -40,7 +40,7 @@ import filelock
 import h5py
 import numpy as np
 
-from volviz.errors import StoreError
+from volviz.errors import StoreError, literal
 from volviz.store.writer import StoreWriter
 
 JOURNAL_VERSION = 1
@@ -253,13 +253,9 @@ class ResumableWriter(StoreWriter):
     def _check_settings(self, before: Mapping[str, Any]) -> None:
         for key, value in self.settings.items():
             if key in before and before[key] != value:
-                what = (
-                    (
-                        f"{self.path.name} used {key}={json.dumps(before[key])}, this run "
-                        f"{key}={json.dumps(value)}"
-                    )
-                    .replace("{", "{{")
-                    .replace("}", "}}")
+                what = literal(
+                    f"{self.path.name} used {key}={json.dumps(before[key])}, this run "
+                    f"{key}={json.dumps(value)}"
                 )
                 msg = (
                     f": the unfinished capture of {what}; rerun with the same options, "
