@@ -58,7 +58,6 @@ def empty(plotter: pv.Plotter, n: int = 1) -> None:
     for renderer in (*old, old.shadow_renderer, old.border_overlay_renderer):
         if renderer is not None:
             window.RemoveRenderer(renderer)
-    theme = plotter.theme
     # as pv.Plotter.__init__ and new_plotter set up a new Plotter's renderers
     new = Renderers(plotter, shape=(1, n), border=False)
     plotter.renderers = new
@@ -69,8 +68,7 @@ def empty(plotter: pv.Plotter, n: int = 1) -> None:
     new.shadow_renderer.SetLayer(1)
     new.shadow_renderer.SetInteractive(False)
     plotter.enable_lightkit()
-    plotter.set_background(theme.background)
-    plotter.parallel_scale = theme.camera.parallel_scale
+    plotter.parallel_scale = plotter.theme.camera.parallel_scale
     plotter.set_background(BACKGROUND)
     plotter.__dict__.pop("volviz_moving", None)  # a stack's stand-in (render/stack.py)
     plotter._first_time = True  # as new: building does not render (the camera is set first)
