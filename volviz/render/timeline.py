@@ -30,7 +30,7 @@ from volviz.render.ordered import Arranged, ChannelOrder, arrange
 from volviz.render.time_range import RunningRange, tail_for
 from volviz.render.volume import Style, arranged_view, screenshot_array
 from volviz.render.weights import reduce_input_channels
-from volviz.store.views import NORMALIZATIONS, display_range
+from volviz.store.views import NORMALIZATIONS, data_limits, display_range
 
 SERIES = ("activations", "weight", "weight_grad")
 TIME_ORDERINGS = ("none", "first", "final")
@@ -230,8 +230,8 @@ class TimeScene:
         """Frame ``t`` as a scene panel (the plotter shows it with the title as text)."""
         look = dataclasses.replace(self.style, quantity=self.series.quantity)
         arranged = self.arranged(t)
-        # One range over all frames, in data units; per-channel ranges have none.
-        limits = None if np.ndim(self.lo) else (float(self.lo), float(self.hi))
+        # one range over all frames, in data units
+        limits = data_limits(self.lo, self.hi)
         view = arranged_view(arranged, look, limits, "", self.note, bands=self.bands)
         view.title = self.title(t).replace("\n", "  ")
         return view

@@ -38,7 +38,7 @@ from volviz.render.volume import (
     set_opacity,
     still_sampling,
 )
-from volviz.store.views import display_range, normalize
+from volviz.store.views import data_limits, display_range, normalize
 
 
 class TimeSource(Protocol):
@@ -261,12 +261,7 @@ def scene_view(state: ViewerState) -> View:
     volume with the sliders' opacity curve, the status line as title, the scaling as note
     and a colour bar in data units (as ``volviz render`` draws the same layer and image)."""
     assert state.arranged is not None
-    # Per-channel scaling has no one data range: the bar then reads display 0..1.
-    limits = state.limits
-    if limits is not None and np.ndim(limits[0]) == 0:
-        limits = (float(limits[0]), float(limits[1]))
-    else:
-        limits = None
+    limits = None if state.limits is None else data_limits(*state.limits)
     view = arranged_view(state.arranged, state.style, limits, status(state), state.label)
     view.volumes[0] = dataclasses.replace(view.volumes[0], opacity=current_curve(state))
     return view

@@ -120,6 +120,12 @@ def display_range(volumes: Sequence[np.ndarray], method: str) -> tuple[float, fl
     return float(lo), float(hi)
 
 
+def data_limits(lo: Any, hi: Any) -> tuple[float, float] | None:
+    """``(lo, hi)`` as one data range for a colour bar; ``None`` where they are per-channel
+    arrays (no one range: the bar reads display 0..1)."""
+    return None if np.ndim(lo) else (float(lo), float(hi))
+
+
 def normalize(
     volume: np.ndarray, method: str = "percentile", *, limits: tuple[float, float] | None = None
 ) -> tuple[np.ndarray, str]:
